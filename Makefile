@@ -1,0 +1,40 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck check bench demo clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start CaseRoom on SQLite; with no credentials it starts the local sandbox too.
+run: $(STAMP)
+	$(BIN)/caseroom serve
+
+## Lint, type-check and run the whole test suite.
+test: $(STAMP)
+	$(BIN)/ruff check bot handlers integrations tests benchmarks
+	$(BIN)/mypy bot handlers integrations
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot handlers integrations tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy bot handlers integrations
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+demo: $(STAMP)
+	$(BIN)/caseroom demo
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache caseroom.db*

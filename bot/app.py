@@ -1,0 +1,93 @@
+"""The HTTP face of CaseRoom: webhooks in, the stable room URL, health and metrics.
+
+The request path never calls a chat platform or the CRM: it verifies, stores and answers. Work happens in
+jobs (see ``bot/worker.py``).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from bot import __version__, cases, crm_webhook, metrics
+from bot.ingest import Ingest
+from bot.limits import BodyLimit, BodyTooLarge
+from bot.models import RoomState
+from bot.services import Services
+
+
+def create_app(sv: Services, routers: Iterable[APIRouter] = ()) -> FastAPI:
+    app = FastAPI(title="CaseRoom", version=__version__, docs_url=None, redoc_url=None)
+    app.state.services = sv
+    ingest = Ingest(sv.db, sv.queue)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_request: Request, _exc: BodyTooLarge) -> Response:
+        limit = sv.settings.max_body_bytes
+        return JSONResponse({"ok": False, "error": f"request body over {limit} bytes"}, status_code=413)
+
+    app.include_router(crm_webhook.router(ingest, _secret(sv), sv.settings.webhook_tolerance_seconds))
+    for r in routers:
+        app.include_router(r)
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> Response:
+        try:
+            with sv.db.session() as s:
+                s.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 — health reports the failure instead of raising it
+            return JSONResponse({"ok": False, "database": f"{type(exc).__name__}"}, status_code=503)
+        return JSONResponse(
+            {
+                "ok": True,
+                "database": sv.db.dialect,
+                "platforms": sorted(sv.messaging),
+                "crm": sv.crm.name if sv.crm else None,
+            }
+        )
+
+    @app.get("/metrics", tags=["operations"])
+    def prometheus() -> Response:
+        for status, n in sv.queue.counts().items():
+            metrics.JOBS_WAITING.labels(status=status).set(n)
+        return PlainTextResponse(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/rooms/{case_number}", tags=["rooms"])
+    def room(case_number: str) -> Response:
+        """The case's one stable URL: redirects to the room wherever it lives."""
+        with sv.db.session() as s:
+            case = cases.case_by_number(s, case_number)
+            found = cases.room_of(s, case.id) if case and case.id is not None else None
+        if case is None:
+            return _page(404, "No such case", f"CaseRoom knows no case {case_number}.")
+        if found is None or not found.url:
+            if found is not None and found.state == RoomState.FAILED:
+                return _page(503, "Room unavailable", f"The room of case {case_number} could not be created.")
+            return _page(503, "Room being prepared", f"The room of case {case_number} is being prepared.", retry=5)
+        if found.state == RoomState.CLOSED:
+            return _page(410, "Case closed", f"Case {case_number} is closed; its transcript is filed on the case.")
+        return RedirectResponse(found.url, status_code=302)
+
+    app.add_middleware(BodyLimit, max_bytes=sv.settings.max_body_bytes)
+    return app
+
+
+def _secret(sv: Services) -> str | None:
+    s = sv.settings.crm_webhook_secret
+    return s.get_secret_value() if s else None
+
+
+def _page(status: int, title: str, message: str, retry: int | None = None) -> HTMLResponse:
+    body = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<meta name='viewport' content='width=device-width'></head><body><h1>{html.escape(title)}</h1>"
+        f"<p>{html.escape(message)}</p></body></html>"
+    )
+    headers = {"Retry-After": str(retry)} if retry else None
+    return HTMLResponse(body, status_code=status, headers=headers)

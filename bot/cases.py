@@ -1,0 +1,123 @@
+"""Case and room records: upsert from CRM events (newest wins), look-ups, room state and steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot import timeline
+from bot.models import Case, Room, RoomState
+from bot.sqlutil import insert_ignore
+from integrations.crm import CaseSnapshot, Person
+
+# Which state may follow which. ``failed`` can be retried (replay) or closed.
+TRANSITIONS: dict[RoomState, set[RoomState]] = {
+    RoomState.OPENING: {RoomState.OPEN, RoomState.FAILED, RoomState.CLOSING},
+    RoomState.OPEN: {RoomState.CLOSING, RoomState.FAILED},
+    RoomState.CLOSING: {RoomState.CLOSED, RoomState.FAILED},
+    RoomState.FAILED: {RoomState.OPENING, RoomState.CLOSING},
+    RoomState.CLOSED: set(),
+}
+
+
+class InvalidTransition(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Upsert:
+    case: Case
+    applied: bool  # False: the event was older than what we already applied
+    previous_engineer: Person | None
+
+
+def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform: str) -> Upsert:
+    insert_ignore(
+        s,
+        Case,
+        {"crm_id": snap.crm_id, "number": snap.number, "platform": platform, "subject": "", "description": ""},
+    )
+    q = select(Case).where(Case.crm_id == snap.crm_id)  # type: ignore[arg-type]
+    if s.get_bind().dialect.name == "postgresql":
+        q = q.with_for_update()
+    case = s.execute(q).scalar_one()
+    previous = (
+        Person(case.engineer_email, case.engineer_name or "", case.engineer_timezone) if case.engineer_email else None
+    )
+    if case.last_event_at and occurred_at < case.last_event_at:
+        return Upsert(case, False, previous)
+    case.number = snap.number
+    case.subject = snap.subject
+    case.description = snap.description
+    case.status = snap.status
+    case.priority = snap.priority
+    case.link = snap.link or case.link
+    if snap.customer:
+        case.customer_email = snap.customer.email.lower()
+        case.customer_name = snap.customer.name
+    # A queue owner (no engineer) does not erase who worked the case before.
+    if snap.engineer:
+        case.engineer_email = snap.engineer.email.lower()
+        case.engineer_name = snap.engineer.name
+        case.engineer_timezone = snap.engineer.timezone
+    case.last_event_at = occurred_at
+    s.add(case)
+    return Upsert(case, True, previous)
+
+
+def get_case(s: Session, crm_id: str) -> Case | None:
+    return s.execute(select(Case).where(Case.crm_id == crm_id)).scalar_one_or_none()  # type: ignore[arg-type]
+
+
+def case_by_number(s: Session, number: str) -> Case | None:
+    return s.execute(select(Case).where(Case.number == number)).scalar_one_or_none()  # type: ignore[arg-type]
+
+
+def room_of(s: Session, case_id: int) -> Room | None:
+    return s.execute(select(Room).where(Room.case_id == case_id)).scalar_one_or_none()  # type: ignore[arg-type]
+
+
+def ensure_room_row(s: Session, case: Case, platform: str) -> Room:
+    assert case.id is not None
+    insert_ignore(s, Room, {"case_id": case.id, "platform": platform, "state": RoomState.OPENING, "steps": {}})
+    room = room_of(s, case.id)
+    assert room is not None
+    return room
+
+
+def find_by_room(s: Session, platform: str, room_id: str) -> tuple[Case, Room] | None:
+    row = s.execute(
+        select(Case, Room)
+        .join(Room, Room.case_id == Case.id)  # type: ignore[arg-type]
+        .where(Room.platform == platform, Room.room_id == room_id)  # type: ignore[arg-type]
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def set_state(s: Session, room: Room, new: RoomState, at: datetime, reason: str = "") -> bool:
+    """Move the room to ``new``; False (and nothing written) if it is there already."""
+    current = RoomState(room.state)
+    if current == new:
+        return False
+    if new not in TRANSITIONS[current]:
+        raise InvalidTransition(f"room of case {room.case_id}: {current} -> {new} is not allowed")
+    room.state = new
+    room.state_changed_at = at
+    room.error = (reason or None) if new == RoomState.FAILED else None
+    s.add(room)
+    text = f"Room {new}" + (f": {reason}" if reason else "")
+    timeline.record(s, room.case_id, timeline.Kind.STATE, text, at=at, data={"from": current, "to": new})
+    return True
+
+
+def step_done(room: Room, step: str) -> bool:
+    return step in room.steps
+
+
+def mark_step(s: Session, room: Room, step: str, at: datetime) -> None:
+    # Reassign (not mutate) so SQLAlchemy notices the JSON column changed.
+    room.steps = {**room.steps, step: at.isoformat()}
+    s.add(room)

@@ -1,0 +1,137 @@
+"""`caseroom ...`: serve, operate the job queue, and whatever subcommands the integrations add."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.runtime import Runtime
+
+app = typer.Typer(help="CaseRoom: a chat room for every support case.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and operate the durable job queue.", invoke_without_command=True)
+app.add_typer(jobs_app, name="jobs")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+) -> None:
+    """Serve HTTP, run the job workers and the scheduler in one process."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings()
+    sandbox_stop: Callable[[], None] | None = None
+    if settings.sandbox_mode:
+        settings, sandbox_stop = _start_sandbox(settings, host, port)
+    runtime = Runtime(settings)
+    runtime.start_background()
+    console.print(f"CaseRoom serving on http://{host}:{port} (database: {runtime.db.dialect}, "
+                  f"platforms: {', '.join(sorted(runtime.services.messaging)) or 'none'}, "
+                  f"CRM: {runtime.services.crm.name if runtime.services.crm else 'none'})")  # fmt: skip
+    try:
+        uvicorn.run(runtime.app, host=host, port=port, log_level=log_level, access_log=False)
+    finally:
+        runtime.stop()
+        if sandbox_stop:
+            sandbox_stop()
+
+
+@app.command()
+def worker(
+    count: Annotated[int, typer.Option(help="Worker threads.")] = 2,
+) -> None:
+    """Run job workers only (no HTTP), to scale work apart from webhook intake."""
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings().model_copy(update={"workers": count})
+    runtime = Runtime(settings)
+    runtime.start_background()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    console.print(f"{count} workers running; Ctrl-C to stop")
+    stop.wait()
+    runtime.stop()
+
+
+@jobs_app.callback()
+def jobs_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="queued, running, done or dead.")] = None,
+    limit: int = 50,
+) -> None:
+    """List jobs (dead letters first to look at: --status dead)."""
+    if ctx.invoked_subcommand:
+        return
+    runtime = Runtime(_settings(), plugins=[])
+    counts = runtime.queue.counts()
+    console.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no jobs")
+    table = Table("id", "kind", "status", "attempts", "run at", "last error")
+    for job in runtime.queue.list(status, limit):
+        table.add_row(str(job.id), job.kind, job.status, f"{job.attempts}/{job.max_attempts}",
+                      job.run_at.isoformat(timespec="seconds"), (job.last_error or "")[:80])  # fmt: skip
+    console.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Replay a dead-lettered job now, with a fresh attempt budget."""
+    runtime = Runtime(_settings(), plugins=[])
+    try:
+        job = runtime.queue.retry(job_id)
+    except (LookupError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"job {job.id} ({job.kind}) queued again")
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate the environment's settings and say what would run."""
+    s = _settings()
+    console.print(f"database: {s.database_url}\npublic URL: {s.public_url}\nsandbox: {s.sandbox_mode}")
+
+
+def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, Callable[[], None]]:
+    eps = list(entry_points(group="caseroom.sandbox"))
+    if not eps:
+        err.print("[red]no credentials are set and the sandbox is not installed[/red]")
+        raise typer.Exit(2)
+    start = eps[0].load()
+    overrides, stop = start(public_url=f"http://{host}:{port}")
+    os.environ.update(overrides)  # REQUESTS_CA_BUNDLE must reach every requests session
+    console.print("[bold]Sandbox mode[/bold]: no credentials set, talking to local emulators.")
+    return load_settings(), stop
+
+
+def main() -> None:
+    for ep in entry_points(group="caseroom.cli"):
+        sub = ep.load()
+        app.add_typer(sub, name=ep.name)
+    try:
+        app()
+    except ConfigError as exc:
+        err.print(f"[red]{exc}[/red]")
+        sys.exit(2)

@@ -1,0 +1,182 @@
+"""Closing a case room: export, file everything on the CRM case, remove members, archive.
+
+Order matters: the bot must still be in the room (and its moderator) while it exports and downloads, and
+nobody may be removed before their words are safely filed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot import cases, copy, timeline, transcript
+from bot.membership import participant
+from bot.models import Case, CaseFile, Room, RoomState
+from bot.services import Services
+from bot.sqlutil import insert_ignore
+from integrations.messaging import FileRef, HistoryMessage
+
+log = logging.getLogger(__name__)
+
+
+def ensure_closed(sv: Services, crm_id: str) -> None:
+    with sv.db.session() as s:
+        case = cases.get_case(s, crm_id)
+        assert case is not None and case.id is not None
+        room = cases.room_of(s, case.id)
+        if room is None or room.room_id is None:
+            # Closed before a room existed: nothing to tear down, and no room will be opened later.
+            room = room or cases.ensure_room_row(s, case, case.platform)
+            if room.state != RoomState.CLOSED:
+                cases.set_state(s, room, RoomState.CLOSING, sv.clock(), "case closed before its room was created")
+                cases.set_state(s, room, RoomState.CLOSED, sv.clock())
+            _close_case(case, sv.clock())
+            s.add(case)
+            s.commit()
+            return
+        if room.state == RoomState.CLOSED:
+            return
+        cases.set_state(s, room, RoomState.CLOSING, sv.clock())
+        s.commit()
+
+    closer = _Closer(sv, case, room)
+    closer.step("announce", closer.announce)
+    closer.step("exported", closer.export_history)
+    if sv.crm:
+        closer.file_files()
+        closer.step("transcript_filed", closer.file_transcript)
+    closer.step("members_removed", closer.remove_members)
+    closer.step("archived", closer.archive)
+
+    with sv.db.session() as s:
+        room = cases.ensure_room_row(s, case, room.platform)
+        cases.set_state(s, room, RoomState.CLOSED, sv.clock())
+        fresh = cases.get_case(s, crm_id)
+        assert fresh is not None
+        _close_case(fresh, sv.clock())
+        s.add(fresh)
+        s.commit()
+
+
+def _close_case(case: Case, at: datetime) -> None:
+    case.is_closed = True
+    case.closed_at = case.closed_at or at
+
+
+class _Closer:
+    def __init__(self, sv: Services, case: Case, room: Room) -> None:
+        assert case.id is not None and room.room_id is not None
+        self.sv, self.case, self.room = sv, case, room
+        self.case_id: int = case.id
+        self.room_id: str = room.room_id
+        self.messenger = sv.messenger(room.platform)
+
+    def step(self, name: str, action: Callable[[], None]) -> None:
+        if cases.step_done(self.room, name):
+            return
+        action()
+        with self.sv.db.session() as s:
+            room = cases.ensure_room_row(s, self.case, self.room.platform)
+            cases.mark_step(s, room, name, self.sv.clock())
+            s.commit()
+            self.room = room
+
+    def announce(self) -> None:
+        self.messenger.post(self.room_id, copy.closing(self.case.number))
+
+    def export_history(self) -> None:
+        """Fill the timeline's gaps from the platform's history (live capture may have missed some)."""
+        with self.sv.db.session() as s:
+            for n, msg in enumerate(self.messenger.history(self.room_id), 1):
+                record_history_message(s, self.case_id, msg)
+                if n % 500 == 0:
+                    s.commit()
+            s.commit()
+
+    def file_files(self) -> None:
+        assert self.sv.crm is not None
+        with self.sv.db.session() as s:
+            q = select(CaseFile).where(CaseFile.case_id == self.case_id, CaseFile.crm_ref.is_(None))  # type: ignore[arg-type,union-attr]
+            pending = list(s.execute(q).scalars().all())
+        for f in pending:
+            got = self.messenger.download_file(FileRef(f.platform_file_id, f.name, f.size, f.mime))
+            ref = self.sv.crm.attach_file(self.case.crm_id, got.name, got.content, got.mime)
+            with self.sv.db.session() as s:
+                row = s.get(CaseFile, f.id)
+                assert row is not None
+                row.crm_ref = ref
+                s.add(row)
+                s.commit()
+
+    def file_transcript(self) -> None:
+        assert self.sv.crm is not None
+        with self.sv.db.session() as s:
+            doc = transcript.build(s, self.case_id, visibility=self.messenger.visibility())
+        name = f"case-{self.case.number}-transcript"
+        self.sv.crm.attach_file(self.case.crm_id, f"{name}.html", transcript.to_html(doc).encode(), "text/html")
+        self.sv.crm.attach_file(self.case.crm_id, f"{name}.json", transcript.to_json(doc).encode(), "application/json")
+        self.sv.crm.add_comment(self.case.crm_id, transcript.summary_comment(doc))
+
+    def remove_members(self) -> None:
+        for m in self.messenger.list_members(self.room_id):
+            if m.is_bot:
+                continue
+            self.messenger.remove_member(self.room_id, m.member_id)
+            with self.sv.db.session() as s:
+                timeline.record(
+                    s,
+                    self.case_id,
+                    timeline.Kind.REMOVE,
+                    f"{m.name or m.email} removed at closure",
+                    at=self.sv.clock(),
+                    data={"email": m.email},
+                    source_key=f"close-remove:{m.member_id}",
+                )
+                p = participant(s, self.case_id, m.email) if m.email else None
+                if p:
+                    p.status = "removed"
+                    s.add(p)
+                s.commit()
+
+    def archive(self) -> None:
+        self.messenger.archive(self.room_id)
+
+
+def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> None:
+    """One platform message onto the timeline, keyed like live capture so each appears once."""
+    kind = timeline.Kind.MESSAGE_DELETED if msg.deleted else timeline.Kind.MESSAGE
+    timeline.record(
+        s,
+        case_id,
+        kind,
+        msg.text,
+        at=msg.created,
+        actor_email=msg.author_email or None,
+        actor_name=msg.author_name or None,
+        data={
+            "message_id": msg.message_id,
+            "parent_id": msg.parent_id,
+            "edited": msg.edited.isoformat() if msg.edited else None,
+            "files": [f.name for f in msg.files],
+            "from_export": True,
+        },
+        source_key=f"msg:{msg.message_id}",
+    )
+    for f in msg.files:
+        insert_ignore(
+            s,
+            CaseFile,
+            {
+                "case_id": case_id,
+                "platform_file_id": f.file_id,
+                "name": f.name,
+                "size": f.size,
+                "mime": f.mime,
+                "uploaded_by": msg.author_email,
+                "uploaded_at": msg.created,
+            },
+        )

@@ -1,0 +1,58 @@
+"""Words the bot says in rooms. Plain text: each adapter escapes it for its platform."""
+
+from __future__ import annotations
+
+
+def human_size(n: int | None) -> str:
+    if n is None:
+        return "size unknown"
+    size = float(n)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} bytes"
+
+
+def room_title(number: str, subject: str, limit: int = 120) -> str:
+    title = f"Case {number}: {' '.join(subject.split())}" if subject.strip() else f"Case {number}"
+    return title if len(title) <= limit else title[: limit - 1].rstrip() + "…"
+
+
+def welcome(number: str, subject: str, engineer: str | None, customer: str | None) -> str:
+    lines = [f"Welcome to the room of case {number}: {subject}".rstrip(": ")]
+    if customer:
+        lines.append(f"Customer: {customer}")
+    lines.append(f"Engineer: {engineer}" if engineer else "Waiting for an engineer to be assigned.")
+    lines.append("Type /case help to see what I can do.")
+    return "\n".join(lines)
+
+
+def joined(name: str) -> str:
+    return f"{name} joined the room"
+
+
+def left(name: str) -> str:
+    return f"{name} left the room"
+
+
+def uploaded(name: str, file_name: str, size: int | None) -> str:
+    return f"{name} uploaded {file_name} ({human_size(size)})"
+
+
+def refused(email: str, reason: str) -> str:
+    return f"Could not add {email} to this room: {reason}"
+
+
+def invited(email: str) -> str:
+    return f"An invitation to join this room was sent to {email}"
+
+
+def rotation(previous: str | None, new: str) -> str:
+    if previous:
+        return f"Handoff: {previous} hands this case to {new}"
+    return f"{new} is now the engineer on this case"
+
+
+def closing(number: str) -> str:
+    return f"Case {number} is closed. The transcript and files are being filed on the case; this room will be archived."

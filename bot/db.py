@@ -1,0 +1,90 @@
+"""Engine and sessions. SQLite (WAL) by default; PostgreSQL when several replicas share the work."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+from sqlmodel import Session, SQLModel, create_engine
+
+from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual ``postgresql://`` / ``postgres://`` spellings and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = normalise_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.dialect == "sqlite":
+            # One connection per checkout; WAL lets readers (HTTP acks) proceed while a worker writes.
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            kwargs["poolclass"] = NullPool
+        else:
+            kwargs["pool_size"] = 10
+            kwargs["max_overflow"] = 20
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(self.url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def create_all(self) -> None:
+        SQLModel.metadata.create_all(self.engine)
+
+    def drop_all(self) -> None:
+        SQLModel.metadata.drop_all(self.engine)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A short unit of work. Never hold one open across a platform call."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    def try_leader_lock(self, name: str) -> Any | None:
+        """Take the advisory lock ``name`` on a dedicated connection; ``None`` if another holds it.
+
+        The caller keeps the returned connection open for as long as it leads. On SQLite one process
+        owns the database, so the lock is always granted.
+        """
+        conn = self.engine.connect()
+        if not self.is_postgres:
+            return conn
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(name)}).scalar()
+        conn.commit()
+        if got:
+            return conn
+        conn.close()
+        return None
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def advisory_key(name: str) -> int:
+    # A stable signed 64-bit key: zlib.crc32 is stable across processes, unlike hash().
+    return zlib.crc32(name.encode()) - 2**31
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,204 @@
+"""The case-room state machine: opening -> open -> closing -> closed (and failed).
+
+Every step is an "ensure": it looks at what is recorded, does only what is missing, and records it.
+Running a step twice, or resuming after a crash at any point, does nothing new. Database sessions are
+short and never held across a platform call (replicas and the HTTP ack path must not wait on them).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot import cases, copy, timeline
+from bot.closure import ensure_closed
+from bot.events import CaseEvent
+from bot.membership import ensure_member
+from bot.models import Case, Role, RoomState
+from bot.services import Services
+from integrations.crm import CaseSnapshot, Person
+from integrations.messaging import RoomSpec
+
+log = logging.getLogger(__name__)
+
+
+class Lifecycle:
+    def __init__(self, services: Services) -> None:
+        self.sv = services
+
+    # -- entry point -----------------------------------------------------------------------------
+    def handle_case_event(self, event: CaseEvent) -> None:
+        snap = event.case
+        if event.reread and self.sv.crm:
+            # Outbound payloads are the record at send time and arrive out of order: ask the CRM.
+            fresh = self.sv.crm.read_case(snap.crm_id)
+            if fresh is None:
+                log.warning("case %s no longer exists in the CRM; event %s ignored", snap.crm_id, event.event_id)
+                return
+            snap = fresh
+        closing = event.type == "case.closed" or snap.is_closed
+
+        with self.sv.db.session() as s:
+            platform = self.sv.platform_for(snap.platform)
+            up = cases.upsert_case(s, snap, event.occurred_at, platform)
+            case = up.case
+            assert case.id is not None
+            room = cases.room_of(s, case.id)
+            if not up.applied:
+                s.rollback()
+                log.info("event %s for case %s is older than the last applied; ignored", event.event_id, snap.number)
+                return
+            if room and room.state == RoomState.CLOSED:
+                s.commit()
+                log.info("case %s: room is closed; event %s does not reopen it", snap.number, event.event_id)
+                return
+            timeline.record(
+                s,
+                case.id,
+                timeline.Kind.CASE,
+                f"{event.type} ({snap.status or 'no status'})",
+                at=event.occurred_at,
+                data={"event_id": event.event_id, "type": event.type},
+                source_key=f"case-event:{event.event_id}",
+            )
+            previous = up.previous_engineer
+            s.commit()
+
+        if closing:
+            ensure_closed(self.sv, snap.crm_id)
+            return
+        self.ensure_open(snap.crm_id)
+        if snap.engineer and previous and previous.email.lower() != snap.engineer.email.lower():
+            self.rotate(snap, previous, event.event_id)
+
+    # -- opening -----------------------------------------------------------------------------------
+    def ensure_open(self, crm_id: str) -> None:
+        sv = self.sv
+        with sv.db.session() as s:
+            case = cases.get_case(s, crm_id)
+            assert case is not None and case.id is not None
+            room = cases.ensure_room_row(s, case, case.platform)
+            if room.state in (RoomState.CLOSING, RoomState.CLOSED):
+                return
+            if room.state == RoomState.FAILED:
+                cases.set_state(s, room, RoomState.OPENING, sv.clock(), "retrying")
+            s.commit()
+            case_id, platform = case.id, room.platform
+        messenger = sv.messenger(platform)
+
+        if not room.room_id:
+            ref = messenger.ensure_room(
+                RoomSpec(
+                    key=case.number,
+                    title=copy.room_title(case.number, case.subject),
+                    topic=case.subject,
+                    crm_link=case.link,
+                )
+            )
+            with sv.db.session() as s:
+                room = cases.ensure_room_row(s, case, platform)
+                room.room_id, room.url, room.name = ref.room_id, ref.url, ref.name
+                s.add(room)
+                timeline.record(
+                    s,
+                    case_id,
+                    timeline.Kind.STATE,
+                    f"Room created on {platform}: {ref.name or ref.room_id}",
+                    at=sv.clock(),
+                    data={"room_id": ref.room_id, "url": ref.url},
+                )
+                s.commit()
+        assert room.room_id is not None
+
+        if sv.crm and not cases.step_done(room, "crm_url"):
+            sv.crm.write_room_url(crm_id, sv.stable_url(case.number))
+            self._mark(case, "crm_url")
+
+        if case.customer_email:
+            ensure_member(
+                sv,
+                case_id=case_id,
+                crm_id=crm_id,
+                platform=platform,
+                room_id=room.room_id,
+                person=Person(case.customer_email, case.customer_name or ""),
+                role=Role.CUSTOMER,
+                external=True,
+            )
+        if case.engineer_email:
+            ensure_member(
+                sv,
+                case_id=case_id,
+                crm_id=crm_id,
+                platform=platform,
+                room_id=room.room_id,
+                person=Person(case.engineer_email, case.engineer_name or "", case.engineer_timezone),
+                role=Role.ENGINEER,
+            )
+
+        if not cases.step_done(room, "welcome"):
+            messenger.post(
+                room.room_id,
+                copy.welcome(
+                    case.number,
+                    case.subject,
+                    engineer=case.engineer_name or case.engineer_email,
+                    customer=case.customer_name or case.customer_email,
+                ),
+            )
+            self._mark(case, "welcome")
+
+        with sv.db.session() as s:
+            room = cases.ensure_room_row(s, case, platform)
+            if room.state == RoomState.OPENING:
+                cases.set_state(s, room, RoomState.OPEN, sv.clock())
+            s.commit()
+
+    # -- rotation ----------------------------------------------------------------------------------
+    def rotate(self, snap: CaseSnapshot, previous: Person, event_id: str) -> None:
+        """Owner changed: the new engineer is in the room (ensured by ensure_open); post the handoff once."""
+        assert snap.engineer is not None
+        sv = self.sv
+        key = f"handoff:{event_id}"
+        with sv.db.session() as s:
+            case = cases.get_case(s, snap.crm_id)
+            assert case is not None and case.id is not None
+            room = cases.room_of(s, case.id)
+            if room is None or room.room_id is None or cases.step_done(room, key):
+                return
+            platform, room_id = room.platform, room.room_id
+        new_name = snap.engineer.name or snap.engineer.email
+        old_name = previous.name or previous.email
+        text = copy.rotation(old_name, new_name)
+        sv.messenger(platform).post(room_id, text)
+        if sv.crm:
+            sv.crm.add_comment(snap.crm_id, f"CaseRoom: {text}")
+        with sv.db.session() as s:
+            room = cases.ensure_room_row(s, case, platform)
+            cases.mark_step(s, room, key, sv.clock())
+            timeline.record(
+                s,
+                case.id,
+                timeline.Kind.HANDOFF,
+                text,
+                at=sv.clock(),
+                data={"from": previous.email, "to": snap.engineer.email},
+                source_key=key,
+            )
+            s.commit()
+
+    # -- failure -----------------------------------------------------------------------------------
+    def mark_failed(self, crm_id: str, error: str) -> None:
+        with self.sv.db.session() as s:
+            case = cases.get_case(s, crm_id)
+            if case is None or case.id is None:
+                return
+            room = cases.room_of(s, case.id)
+            if room and room.state not in (RoomState.CLOSED, RoomState.FAILED):
+                cases.set_state(s, room, RoomState.FAILED, self.sv.clock(), error[:500])
+                s.commit()
+
+    def _mark(self, case: Case, step: str) -> None:
+        with self.sv.db.session() as s:
+            room = cases.ensure_room_row(s, case, case.platform)
+            cases.mark_step(s, room, step, self.sv.clock())
+            s.commit()

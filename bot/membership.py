@@ -1,0 +1,104 @@
+"""Who is in a case room: ensure a person is a member exactly once, and say so when the platform refuses."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot import copy, timeline
+from bot.models import Participant, Role
+from bot.services import Services
+from bot.sqlutil import insert_ignore
+from integrations.crm import Person
+from integrations.messaging import MemberOutcome
+
+# Statuses that an automatic "ensure" leaves alone. A refusal is settled too: it was told to the room
+# and the CRM once; `/case invite` is how a person asks again.
+SETTLED = {"added", "invited", "joined", "refused"}
+
+
+def participant(s: Session, case_id: int, email: str) -> Participant | None:
+    q = select(Participant).where(Participant.case_id == case_id, Participant.email == email.lower())  # type: ignore[arg-type]
+    return s.execute(q).scalar_one_or_none()
+
+
+def participants(s: Session, case_id: int) -> list[Participant]:
+    q = select(Participant).where(Participant.case_id == case_id).order_by(Participant.id)  # type: ignore[arg-type]
+    return list(s.execute(q).scalars().all())
+
+
+def ensure_member(
+    sv: Services,
+    *,
+    case_id: int,
+    crm_id: str,
+    platform: str,
+    room_id: str,
+    person: Person,
+    role: Role,
+    external: bool = False,
+) -> str:
+    """Add ``person`` to the room unless already done; returns the participant's status.
+
+    A refusal is not an exception: it is told to the room, to the CRM case and to the timeline, and the
+    case goes on (the customer may still join by other means).
+    """
+    email = person.email.lower()
+    with sv.db.session() as s:
+        insert_ignore(
+            s,
+            Participant,
+            {
+                "case_id": case_id,
+                "email": email,
+                "name": person.name,
+                "role": role,
+                "timezone": person.timezone,
+                "status": "pending",
+                "status_reason": "",
+                "updated_at": sv.clock(),
+            },
+        )
+        p = participant(s, case_id, email)
+        assert p is not None
+        if p.role != role and role == Role.ENGINEER:
+            p.role = role  # someone already in the room became the case's engineer
+            s.add(p)
+        s.commit()
+        if p.status in SETTLED:
+            return p.status
+
+    result = sv.messenger(platform).add_member(room_id, email, external=external)
+
+    # Tell people first, then record: a crash in between repeats the message rather than losing it.
+    if result.outcome == MemberOutcome.REFUSED:
+        sv.messenger(platform).post(room_id, copy.refused(email, result.reason))
+        if sv.crm:
+            sv.crm.add_comment(crm_id, f"CaseRoom: {copy.refused(email, result.reason)}")
+    elif result.outcome == MemberOutcome.INVITED:
+        sv.messenger(platform).post(room_id, copy.invited(email))
+
+    with sv.db.session() as s:
+        p = participant(s, case_id, email)
+        assert p is not None
+        now = sv.clock()
+        if result.outcome == MemberOutcome.REFUSED:
+            p.status, p.status_reason = "refused", result.reason
+            text = copy.refused(email, result.reason)
+            timeline.record(s, case_id, timeline.Kind.ERROR, text, at=now, data={"email": email})
+        else:
+            p.status = "invited" if result.outcome == MemberOutcome.INVITED else "added"
+            p.platform_user_id = result.member_id or p.platform_user_id
+            verb = "invited" if result.outcome == MemberOutcome.INVITED else "added"
+            timeline.record(
+                s,
+                case_id,
+                timeline.Kind.INVITE,
+                f"{person.name or email} {verb} as {role}",
+                at=now,
+                data={"email": email, "role": str(role), "outcome": str(result.outcome)},
+            )
+        p.updated_at = now
+        s.add(p)
+        s.commit()
+        return p.status

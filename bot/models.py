@@ -1,0 +1,183 @@
+"""Database tables. Unique keys here are what make every step idempotent across replicas."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Dialect, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on SQLite (which keeps no zone) as on PostgreSQL.
+
+    A timeline without a zone is one of the complaints we design against.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: CaseRoom stores only timezone-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_column=Column(UTCDateTime(), **kw))
+
+
+class RoomState(enum.StrEnum):
+    OPENING = "opening"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+    FAILED = "failed"
+
+
+class Role(enum.StrEnum):
+    ENGINEER = "engineer"
+    CUSTOMER = "customer"
+    MEMBER = "member"  # anyone else someone brought in
+    BOT = "bot"
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class Case(SQLModel, table=True):
+    __tablename__ = "cases"
+    id: int | None = Field(default=None, primary_key=True)
+    crm_id: str = Field(index=True, unique=True, max_length=64)
+    number: str = Field(index=True, unique=True, max_length=64)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    status: str = ""
+    priority: str = ""
+    platform: str = ""
+    is_closed: bool = False
+    link: str | None = None
+    customer_email: str | None = None
+    customer_name: str | None = None
+    engineer_email: str | None = None
+    engineer_name: str | None = None
+    engineer_timezone: str | None = None
+    last_event_at: datetime | None = _ts(nullable=True)  # newest occurred_at applied: older events lose
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    closed_at: datetime | None = _ts(nullable=True)
+
+
+class Room(SQLModel, table=True):
+    __tablename__ = "rooms"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", unique=True)
+    platform: str
+    room_id: str | None = Field(default=None, index=True)
+    url: str | None = None
+    name: str = ""
+    state: str = RoomState.OPENING
+    state_changed_at: datetime = _ts(nullable=False, default=utcnow)
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    steps: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("case_id", "email", name="uq_participant_case_email"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    email: str
+    name: str = ""
+    role: str = Role.MEMBER
+    platform_user_id: str | None = None
+    status: str = "pending"  # pending | added | invited | refused | left | removed
+    status_reason: str = ""
+    timezone: str | None = None
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class TimelineEvent(SQLModel, table=True):
+    """One line of a case's memory. ``source_key`` deduplicates events seen twice (retries, export)."""
+
+    __tablename__ = "timeline"
+    __table_args__ = (UniqueConstraint("case_id", "source_key", name="uq_timeline_source"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    at: datetime = _ts(nullable=False, default=utcnow, index=True)
+    kind: str = Field(index=True)
+    actor_email: str | None = None
+    actor_name: str | None = None
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    source_key: str | None = None
+
+
+class CaseFile(SQLModel, table=True):
+    __tablename__ = "case_files"
+    __table_args__ = (UniqueConstraint("case_id", "platform_file_id", name="uq_case_file"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    platform_file_id: str
+    name: str
+    size: int | None = None
+    mime: str | None = None
+    uploaded_by: str | None = None
+    uploaded_at: datetime = _ts(nullable=False, default=utcnow)
+    crm_ref: str | None = None  # id of the copy filed on the CRM case
+
+
+class Delivery(SQLModel, table=True):
+    """Every inbound webhook, stored before it is acknowledged. The unique key drops duplicates."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("source", "delivery_id", name="uq_delivery"),)
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=32)
+    delivery_id: str = Field(max_length=255)
+    received_at: datetime = _ts(nullable=False, default=utcnow)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(index=True)
+    key: str | None = Field(default=None, unique=True, max_length=255)  # enqueue-once key
+    lane: str | None = Field(default=None, index=True)  # jobs of one lane never run at the same time
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
+    status: str = Field(default=JobStatus.QUEUED, index=True)
+    attempts: int = 0
+    max_attempts: int = 8
+    run_at: datetime = _ts(nullable=False, default=utcnow, index=True)
+    locked_by: str | None = None
+    locked_until: datetime | None = _ts(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts(nullable=False, default=utcnow)
+    finished_at: datetime | None = _ts(nullable=True)
+
+
+class LaneLease(SQLModel, table=True):
+    """Who may run jobs of a lane (a case) right now; a lease that runs out frees a crashed worker's lane."""
+
+    __tablename__ = "lane_leases"
+    lane: str = Field(primary_key=True, max_length=255)
+    holder: str = ""
+    until: datetime = _ts(nullable=False)

@@ -1,0 +1,50 @@
+"""Integrations plug in through the ``caseroom.plugins`` entry point group, so the core names none of them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any, Protocol
+
+from fastapi import APIRouter
+
+from bot.config import Settings
+from bot.ingest import Ingest
+from bot.jobs import JobQueue
+from integrations.crm import CRMPort
+from integrations.messaging import MessagingPort
+
+log = logging.getLogger(__name__)
+
+GROUP = "caseroom.plugins"
+
+
+@dataclass(frozen=True)
+class PluginContext:
+    settings: Settings
+    ingest: Ingest
+    queue: JobQueue
+
+
+@dataclass
+class PluginParts:
+    messaging: MessagingPort | None = None
+    crm: CRMPort | None = None
+    routers: list[APIRouter] = field(default_factory=list)
+    scheduled: list[Any] = field(default_factory=list)  # (job kind, interval seconds) pairs for the leader
+
+
+class Plugin(Protocol):
+    name: str
+
+    def build(self, ctx: PluginContext) -> PluginParts | None:
+        """The plugin's parts, or None when it is not configured (no credentials)."""
+        ...
+
+
+def discover() -> list[Plugin]:
+    found: list[Plugin] = []
+    for ep in entry_points(group=GROUP):
+        found.append(ep.load())
+    return found

@@ -1,0 +1,77 @@
+"""Assemble one CaseRoom process: database, queue, ports from plugins, HTTP app, workers, scheduler."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from fastapi import APIRouter, FastAPI
+
+from bot import maintenance
+from bot.app import create_app
+from bot.config import Settings
+from bot.db import Database
+from bot.ingest import Ingest
+from bot.jobs import Backoff, JobQueue
+from bot.plugins import Plugin, PluginContext, discover
+from bot.scheduler import LeaderScheduler, Periodic
+from bot.services import Services
+from bot.worker import JobKind, Worker, WorkerPool
+from handlers import job_kinds
+from integrations.crm import CRMPort
+from integrations.messaging import MessagingPort
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        plugins: Iterable[Plugin] | None = None,
+        messaging: dict[str, MessagingPort] | None = None,
+        crm: CRMPort | None = None,
+        routers: Iterable[APIRouter] = (),
+    ) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.db.create_all()
+        self.queue = JobQueue(
+            self.db,
+            max_attempts=settings.job_max_attempts,
+            lease_seconds=settings.job_lease_seconds,
+            backoff=Backoff(settings.job_backoff_base_seconds, settings.job_backoff_max_seconds),
+        )
+        self.services = Services(settings, self.db, self.queue, dict(messaging or {}), crm)
+        all_routers = list(routers)
+        periodic = [Periodic(maintenance.PURGE_KIND, 3600)]
+        ctx = PluginContext(settings, Ingest(self.db, self.queue), self.queue)
+        for plugin in discover() if plugins is None else plugins:
+            parts = plugin.build(ctx)
+            if parts is None:
+                log.info("plugin %s: not configured", plugin.name)
+                continue
+            if parts.messaging and parts.messaging.platform not in self.services.messaging:
+                self.services.messaging[parts.messaging.platform] = parts.messaging
+            if parts.crm and self.services.crm is None:
+                self.services.crm = parts.crm
+            all_routers += parts.routers
+            periodic += [Periodic(kind, every) for kind, every in parts.scheduled]
+        self.kinds: dict[str, JobKind] = job_kinds(self.services)
+        self.app: FastAPI = create_app(self.services, all_routers)
+        self.pool = WorkerPool(self.queue, self.kinds, settings.workers)
+        self.scheduler = LeaderScheduler(self.services, periodic)
+
+    def worker(self, name: str | None = None) -> Worker:
+        return Worker(self.queue, self.kinds, name)
+
+    def start_background(self, *, scheduler: bool = True) -> None:
+        self.pool.start()
+        if scheduler:
+            self.scheduler.start()
+
+    def stop(self) -> None:
+        self.pool.stop()
+        self.scheduler.stop()
+        self.db.dispose()

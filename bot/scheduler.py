@@ -1,0 +1,99 @@
+"""APScheduler, run by exactly one leader among the replicas.
+
+The leader holds a PostgreSQL advisory lock on a dedicated connection (on SQLite one process owns the
+database, so it always leads). A leader that dies drops its connection and with it the lock; another
+replica's next attempt takes over. APScheduler only *enqueues* durable jobs keyed by their due time, so a
+tick fired twice during a hand-over still makes one job, and the work itself runs in the job workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "caseroom:scheduler-leader"
+
+
+@dataclass(frozen=True)
+class Periodic:
+    kind: str  # durable job kind to enqueue
+    every_seconds: int
+
+
+class LeaderScheduler:
+    def __init__(self, sv: Services, periodic: list[Periodic], *, retry_seconds: float = 10.0) -> None:
+        self.sv = sv
+        self.periodic = periodic
+        self.retry_seconds = retry_seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scheduler-leader", daemon=True)
+        self._conn: Any = None
+        self._scheduler: BackgroundScheduler | None = None
+        self.on_lead: Callable[[], None] | None = None  # tests observe leadership changes
+        self.is_leader = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._resign()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._conn is None:
+                self._conn = self.sv.db.try_leader_lock(LOCK_NAME)
+                if self._conn is not None:
+                    self._lead()
+            elif not self._still_connected():
+                log.warning("scheduler leader lost its database connection; resigning")
+                self._resign()
+            self._stop.wait(self.retry_seconds)
+
+    def _lead(self) -> None:
+        log.info("this process is the scheduler leader")
+        sched = BackgroundScheduler(timezone="UTC")
+        for p in self.periodic:
+            sched.add_job(self.tick, "interval", seconds=p.every_seconds, args=[p], id=p.kind, coalesce=True,
+                          max_instances=1, misfire_grace_time=p.every_seconds)  # fmt: skip
+        sched.start()
+        self._scheduler = sched
+        self.is_leader.set()
+        if self.on_lead:
+            self.on_lead()
+
+    def tick(self, p: Periodic) -> None:
+        """Enqueue one durable job per period; the key makes a double tick (two leaders briefly) harmless."""
+        bucket = int(self.sv.clock().timestamp()) // p.every_seconds
+        self.sv.queue.submit(p.kind, {"bucket": bucket}, key=f"periodic:{p.kind}:{bucket}")
+
+    def _still_connected(self) -> bool:
+        try:
+            self._conn.execute(text("SELECT 1"))
+            self._conn.commit()
+        except Exception:  # noqa: BLE001 — any failure here means we can no longer prove leadership
+            return False
+        return True
+
+    def _resign(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        if self._conn is not None:
+            try:
+                self._conn.close()  # closing the session releases the advisory lock
+            except Exception:
+                log.debug("closing the leader connection failed", exc_info=True)
+            self._conn = None
+        self.is_leader.clear()

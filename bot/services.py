@@ -1,0 +1,39 @@
+"""What a job or a request handler works with: settings, database, queue and the two ports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from bot.config import Settings
+from bot.db import Database
+from bot.jobs import Clock, JobQueue, PermanentJobError
+from bot.models import utcnow
+from integrations.crm import CRMPort
+from integrations.messaging import MessagingPort
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    queue: JobQueue
+    messaging: dict[str, MessagingPort] = field(default_factory=dict)
+    crm: CRMPort | None = None
+    clock: Clock = utcnow
+
+    def messenger(self, platform: str) -> MessagingPort:
+        try:
+            return self.messaging[platform]
+        except KeyError:
+            configured = ", ".join(sorted(self.messaging)) or "none"
+            raise PermanentJobError(
+                f"chat platform {platform!r} is not configured (configured: {configured})"
+            ) from None
+
+    def stable_url(self, case_number: str) -> str:
+        """The one URL of a case's room; it redirects to wherever the room lives."""
+        return f"{self.settings.public_url}/rooms/{quote(case_number, safe='')}"
+
+    def platform_for(self, requested: str | None) -> str:
+        return requested or self.settings.default_platform

@@ -1,0 +1,67 @@
+"""The case's event log: the product's memory. Transcripts, summaries and metrics read from here."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot.models import TimelineEvent, utcnow
+from bot.sqlutil import insert_ignore
+
+
+class Kind(enum.StrEnum):
+    STATE = "state"  # room state changes: opening, open, closing, closed, failed
+    MESSAGE = "message"
+    MESSAGE_EDITED = "message_edited"
+    MESSAGE_DELETED = "message_deleted"
+    JOIN = "join"
+    LEAVE = "leave"
+    INVITE = "invite"
+    REMOVE = "remove"
+    FILE = "file"
+    NOTE = "note"
+    COMMAND = "command"
+    HANDOFF = "handoff"
+    CASE = "case"  # CRM-side facts: opened, updated, closed
+    ERROR = "error"  # something people should know went wrong (e.g. an invitation refused)
+
+
+def record(
+    session: Session,
+    case_id: int,
+    kind: Kind,
+    text: str = "",
+    *,
+    at: datetime | None = None,
+    actor_email: str | None = None,
+    actor_name: str | None = None,
+    data: dict[str, Any] | None = None,
+    source_key: str | None = None,
+) -> bool:
+    """Append an event; with ``source_key``, a second record of the same thing is ignored. True if new."""
+    new_id = insert_ignore(
+        session,
+        TimelineEvent,
+        {
+            "case_id": case_id,
+            "kind": str(kind),
+            "text": text,
+            "at": at or utcnow(),
+            "actor_email": actor_email,
+            "actor_name": actor_name,
+            "data": data or {},
+            "source_key": source_key,
+        },
+    )
+    return new_id is not None
+
+
+def events(session: Session, case_id: int, *, kinds: set[Kind] | None = None) -> list[TimelineEvent]:
+    q = select(TimelineEvent).where(TimelineEvent.case_id == case_id)  # type: ignore[arg-type]
+    if kinds:
+        q = q.where(TimelineEvent.kind.in_([str(k) for k in kinds]))  # type: ignore[attr-defined]
+    return list(session.execute(q.order_by(TimelineEvent.at, TimelineEvent.id)).scalars().all())  # type: ignore[arg-type]

@@ -1,0 +1,20 @@
+"""What each input means. ``job_kinds`` maps every durable job kind to the handler that runs it."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from bot import maintenance
+from bot.services import Services
+from bot.worker import JobKind
+from handlers import case_events, command_requests, room_events
+
+
+def job_kinds(sv: Services) -> dict[str, JobKind]:
+    return {
+        case_events.KIND: JobKind(partial(case_events.run, sv), partial(case_events.on_dead, sv)),
+        room_events.KIND: JobKind(partial(room_events.run, sv)),
+        room_events.FILE_KIND: JobKind(partial(room_events.file_to_crm, sv)),
+        command_requests.KIND: JobKind(partial(command_requests.run, sv)),
+        maintenance.PURGE_KIND: JobKind(lambda _job: maintenance.purge(sv)),
+    }

@@ -1,0 +1,5 @@
+"""Command families. Importing this package registers every command on ``bot.commands.registry``."""
+
+from handlers.commands import core
+
+__all__ = ["core"]

@@ -1,0 +1,102 @@
+"""Helpers shared by the tests: databases, a runtime wired to the port doubles, signed CRM webhooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bot.config import Settings
+from bot.crm_webhook import sign
+from bot.runtime import Runtime
+from tests.doubles import FakeCRM, FakeMessenger, SharedState
+
+SECRET = "test-crm-secret"
+PG_ENV = "CASEROOM_TEST_POSTGRES_URL"
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty database on the server named by CASEROOM_TEST_POSTGRES_URL, dropped afterwards."""
+    base = os.environ[PG_ENV]
+    name = f"caseroom_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    head, _, _ = base.rpartition("/")
+    try:
+        yield f"{head}/{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def settings(db_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "CASEROOM_DATABASE_URL": db_url,
+        "CASEROOM_PUBLIC_URL": "https://caseroom.example",
+        "CASEROOM_CRM_WEBHOOK_SECRET": SECRET,
+        "CASEROOM_SANDBOX": False,
+        "CASEROOM_WORKERS": 0,
+        "CASEROOM_JOB_BACKOFF_BASE_SECONDS": 0,
+        "CASEROOM_JOB_MAX_ATTEMPTS": 3,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def runtime(db_url: str, state_file: Path, **overrides: Any) -> tuple[Runtime, FakeCRM]:
+    state = SharedState(state_file)
+    crm = FakeCRM(state)
+    rt = Runtime(settings(db_url, **overrides), plugins=[], messaging={"webex": FakeMessenger(state)}, crm=crm)
+    return rt, crm
+
+
+def case_event(
+    event_id: str = "evt_1",
+    type_: str = "case.opened",
+    *,
+    number: str = "00001234",
+    occurred_at: str = "2026-11-22T18:00:00Z",
+    engineer: str | None = "ada@support.example",
+    customer: str = "carol@customer.example",
+    subject: str = "VPN drops every hour",
+    status: str = "New",
+) -> dict[str, Any]:
+    return {
+        "id": event_id,
+        "type": type_,
+        "occurred_at": occurred_at,
+        "case": {
+            "id": f"500{number}",
+            "number": number,
+            "subject": subject,
+            "description": "Since Monday.",
+            "status": status,
+            "priority": "P2",
+            "platform": "webex",
+            "customer": {"email": customer, "name": "Carol Customer"},
+            "engineer": {"email": engineer, "name": engineer.split("@")[0].title(), "timezone": "Europe/Amsterdam"}
+            if engineer
+            else None,
+        },
+    }
+
+
+def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None) -> dict[str, str]:
+    ts = str(int(time.time() if at is None else at))
+    return {
+        "Content-Type": "application/json",
+        "X-CaseRoom-Timestamp": ts,
+        "X-CaseRoom-Signature": sign(secret, ts, body),
+    }
+
+
+def encode(event: dict[str, Any]) -> bytes:
+    return json.dumps(event).encode()

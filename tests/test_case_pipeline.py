@@ -1,0 +1,147 @@
+"""The durable pipeline end to end: signed CRM webhook -> stored delivery + job -> worker -> ports."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from bot.models import JobStatus
+from tests.doubles import SharedState
+from tests.support import case_event, encode, runtime, signed_headers
+
+
+def deliver(client: TestClient, event: dict[str, object]) -> dict[str, object]:
+    body = encode(event)
+    r = client.post("/webhooks/crm", content=body, headers=signed_headers(body))
+    assert r.status_code == 200, r.text
+    out: dict[str, object] = r.json()
+    return out
+
+
+def invites(state: SharedState) -> Counter[str]:
+    return Counter(c["email"] for c in state.calls("add_member"))
+
+
+def test_opened_case_gets_a_room_members_and_its_url_on_the_crm(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    assert deliver(client, case_event()) == {"ok": True, "duplicate": False}
+    assert rt.worker().drain() == 1
+
+    state = SharedState(state_file)
+    assert state.read()["created"] == ["00001234"]
+    assert invites(state) == {"carol@customer.example": 1, "ada@support.example": 1}
+    assert state.calls("crm.write_room_url") == [
+        {"method": "crm.write_room_url", "crm_id": "50000001234", "url": "https://caseroom.example/rooms/00001234"}
+    ]
+    welcome = [c["text"] for c in state.calls("post")]
+    assert len(welcome) == 1 and "00001234" in welcome[0]
+
+    r = client.get("/rooms/00001234", follow_redirects=False)
+    assert r.status_code == 302 and r.headers["location"] == "https://chat.example/room-00001234"
+    assert client.get("/rooms/99999999").status_code == 404
+
+
+def test_the_same_event_three_times_makes_one_room_and_one_invitation_each(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    answers = [deliver(client, case_event()) for _ in range(3)]
+    assert [a["duplicate"] for a in answers] == [False, True, True]
+    rt.worker().drain()
+    state = SharedState(state_file)
+    assert state.read()["created"] == ["00001234"]
+    assert invites(state) == {"carol@customer.example": 1, "ada@support.example": 1}
+    assert len(state.calls("post")) == 1
+
+
+def test_concurrent_deliveries_and_workers_make_one_room(db_url: str, state_file: Path) -> None:
+    """Three threads deliver the same event while three workers run; then three distinct events for one case."""
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    barrier = threading.Barrier(6)
+    results: list[dict[str, object]] = []
+    errors: list[BaseException] = []
+
+    def send(event_id: str) -> None:
+        try:
+            barrier.wait()
+            results.append(deliver(client, case_event(event_id)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    def work(i: int) -> None:
+        try:
+            barrier.wait()
+            w = rt.worker(f"w{i}")
+            for _ in range(50):
+                w.drain(timeout=5)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=("evt_same",)) for _ in range(3)]
+    threads += [threading.Thread(target=work, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    assert sorted(r["duplicate"] for r in results) == [False, True, True]
+
+    # A CRM that re-sends the same change under new ids (Salesforce does) must not double anything either.
+    senders = [threading.Thread(target=deliver, args=(client, case_event(f"evt_{i}"))) for i in range(3)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(30)
+    rt.worker().drain()
+
+    state = SharedState(state_file)
+    assert state.read()["created"] == ["00001234"]
+    assert invites(state) == {"carol@customer.example": 1, "ada@support.example": 1}
+    assert len(state.calls("crm.write_room_url")) == 1
+    assert rt.queue.counts() == {JobStatus.DONE: 4}
+
+
+def test_rotation_invites_the_new_engineer_keeps_the_old_and_posts_one_handoff(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    deliver(client, case_event())
+    rotated = case_event("evt_2", "case.updated", occurred_at="2026-11-22T20:00:00Z", engineer="kenji@support.example")
+    deliver(client, rotated)
+    rt.worker().drain()
+    rotated["id"] = "evt_2_resent"
+    deliver(client, rotated)
+    rt.worker().drain()
+
+    state = SharedState(state_file)
+    room = state.read()["rooms"]["00001234"]
+    assert set(room["members"]) == {"carol@customer.example", "ada@support.example", "kenji@support.example"}
+    assert invites(state)["kenji@support.example"] == 1
+    handoffs = [c["text"] for c in state.calls("post") if "Kenji" in c["text"]]
+    assert len(handoffs) == 1 and "Ada" in handoffs[0]
+    assert any("Kenji" in c["text"] for c in state.calls("crm.add_comment"))
+
+
+def test_out_of_order_events_never_reopen_a_closed_room_and_the_newest_wins(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    deliver(client, case_event())
+    rt.worker().drain()
+    deliver(client, case_event("evt_close", "case.closed", occurred_at="2026-11-23T09:00:00Z", status="Closed"))
+    rt.worker().drain()
+    # An update sent before the close arrives late, naming a new engineer: it must change nothing.
+    late = case_event("evt_late", "case.updated", occurred_at="2026-11-23T08:00:00Z", engineer="late@support.example")
+    deliver(client, late)
+    rt.worker().drain()
+
+    state = SharedState(state_file)
+    room = state.read()["rooms"]["00001234"]
+    assert room["archived"] is True and room["members"] == {}
+    assert invites(state)["late@support.example"] == 0
+    assert state.read()["created"] == ["00001234"]
+    assert client.get("/rooms/00001234", follow_redirects=False).status_code == 410
+    attached = [c["name"] for c in state.calls("crm.attach_file")]
+    assert any(name.endswith(".html") for name in attached)
