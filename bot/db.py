@@ -45,7 +45,13 @@ class Database:
         return self.dialect == "postgresql"
 
     def create_all(self) -> None:
-        SQLModel.metadata.create_all(self.engine)
+        """Create missing tables. Replicas starting together serialise on a lock instead of racing."""
+        with self.engine.begin() as conn:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("caseroom:schema")})
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            SQLModel.metadata.create_all(conn)
 
     def drop_all(self) -> None:
         SQLModel.metadata.drop_all(self.engine)
@@ -71,6 +77,16 @@ class Database:
             return conn
         conn.close()
         return None
+
+    def release_leader_lock(self, conn: Any) -> None:
+        """Give up leadership. Closing alone would return the connection, lock and all, to the pool."""
+        try:
+            if self.is_postgres:
+                conn.execute(text("SELECT pg_advisory_unlock_all()"))
+                conn.commit()
+            conn.close()
+        except Exception:  # noqa: BLE001 — a broken connection: drop it, which ends its session and lock
+            conn.invalidate()
 
     def dispose(self) -> None:
         self.engine.dispose()

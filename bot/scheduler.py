@@ -47,7 +47,8 @@ class LeaderScheduler:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(10)
+        if self._thread.is_alive():
+            self._thread.join(10)
         self._resign()
 
     def _run(self) -> None:
@@ -91,9 +92,6 @@ class LeaderScheduler:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         if self._conn is not None:
-            try:
-                self._conn.close()  # closing the session releases the advisory lock
-            except Exception:
-                log.debug("closing the leader connection failed", exc_info=True)
+            self.sv.db.release_leader_lock(self._conn)
             self._conn = None
         self.is_leader.clear()

@@ -24,3 +24,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def state_file(tmp_path: Path) -> Path:
     return tmp_path / "platform.json"
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the real PostgreSQL server, for behaviour only PostgreSQL has."""
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests need a real server (.ci/run sets it)")
+    with fresh_postgres_database() as url:
+        yield url

@@ -1,0 +1,128 @@
+"""Retries, dead letters, replay, and crash recovery of the durable job queue."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from bot.cli import app as cli
+from bot.models import JobStatus, utcnow
+from tests.doubles import SharedState
+from tests.support import case_event, encode, runtime, signed_headers
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def deliver(client: TestClient, event_id: str = "evt_1") -> None:
+    body = encode(case_event(event_id))
+    assert client.post("/webhooks/crm", content=body, headers=signed_headers(body)).status_code == 200
+
+
+def test_a_failing_job_is_retried_then_dead_lettered_and_replayable_from_the_cli(
+    db_url: str, state_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    state = SharedState(state_file)
+    state.set_fault("ensure_room", "transient", times=3)  # max attempts is 3 in the tests
+    deliver(client)
+    assert rt.worker().drain() == 3
+    [job] = rt.queue.list()
+    assert (job.status, job.attempts) == (JobStatus.DEAD, 3)
+    assert "simulated 429" in (job.last_error or "")
+    # The case's room is marked failed and its URL says so instead of spinning for ever.
+    page = client.get("/rooms/00001234", follow_redirects=False)
+    assert page.status_code == 503 and "could not be created" in page.text
+
+    monkeypatch.setenv("CASEROOM_DATABASE_URL", db_url)
+    monkeypatch.setenv("CASEROOM_SANDBOX", "false")
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["jobs", "--status", "dead"], terminal_width=200)
+    assert listing.exit_code == 0, listing.output
+    assert "dead: 1" in listing.output and "case.event" in listing.output and "simulated 429" in listing.output
+    replay = runner.invoke(cli, ["jobs", "retry", str(job.id)])
+    assert replay.exit_code == 0 and f"job {job.id} (case.event) queued again" in replay.output
+    assert runner.invoke(cli, ["jobs", "retry", "999999"]).exit_code == 1
+
+    assert rt.worker().drain() == 1
+    assert state.read()["created"] == ["00001234"]
+    assert client.get("/rooms/00001234", follow_redirects=False).status_code == 302
+
+
+def test_retry_after_from_the_platform_is_honoured(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    SharedState(state_file).set_fault("ensure_room", "transient", times=1, retry_after=30)
+    deliver(TestClient(rt.app))
+    assert rt.worker().drain() == 1  # the retry is not due yet: the worker is free for other cases
+    [job] = rt.queue.list()
+    assert job.status == JobStatus.QUEUED and job.attempts == 1
+    assert job.run_at >= utcnow() + timedelta(seconds=28)
+
+
+def test_a_permanent_refusal_is_dead_lettered_at_once(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    SharedState(state_file).set_fault("ensure_room", "permanent", times=1)
+    deliver(TestClient(rt.app))
+    rt.worker().drain()
+    [job] = rt.queue.list()
+    assert (job.status, job.attempts) == (JobStatus.DEAD, 1)
+
+
+def replica(db_url: str, state_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.replica", db_url, str(state_file), "--lease", "1", *extra],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "fault",
+    ["ensure_room:after", "add_member", "add_member:after", "post"],
+    ids=["room-created-id-not-stored", "before-invite", "invited-not-recorded", "before-welcome"],
+)
+def test_a_process_killed_between_steps_resumes_on_restart(db_url: str, state_file: Path, fault: str) -> None:
+    state = SharedState(state_file)
+    method, _, when = fault.partition(":")
+    state.set_fault(f"{method}:after" if when else method, "kill", times=1)
+    first = replica(db_url, state_file, "--deliver", "evt_1")
+    assert first.returncode == -signal.SIGKILL, first.stderr
+    time.sleep(1.2)  # the dead worker's lease runs out
+    second = replica(db_url, state_file)
+    assert second.returncode == 0, second.stderr
+
+    data = state.read()
+    assert data["created"] == ["00001234"]
+    room = data["rooms"]["00001234"]
+    assert set(room["members"]) == {"carol@customer.example", "ada@support.example"}
+    welcomes = [m for m in room["messages"] if m["text"].startswith("Welcome")]
+    assert len(welcomes) == 1
+    assert len(state.calls("crm.write_room_url")) == 1
+    rt, _ = runtime(db_url, state_file)
+    assert rt.queue.counts() == {JobStatus.DONE: 1}
+
+
+def test_replicas_in_separate_processes_receiving_the_same_event_make_one_room(db_url: str, state_file: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    SharedState(state_file)
+    argv = [sys.executable, "-m", "tests.replica", db_url, str(state_file), "--deliver", "evt_same"]
+    procs = [subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    state = SharedState(state_file)
+    assert state.read()["created"] == ["00001234"]
+    assert Counter(c["email"] for c in state.calls("add_member")) == {
+        "carol@customer.example": 1,
+        "ada@support.example": 1,
+    }

@@ -1,0 +1,83 @@
+"""Operating CaseRoom: configuration errors, health, metrics, and one scheduler leader among replicas."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from bot.cli import app as cli
+from bot.config import ConfigError, load_settings
+from bot.scheduler import LeaderScheduler, Periodic
+from tests.support import case_event, encode, runtime, signed_headers
+
+
+def test_bad_configuration_names_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASEROOM_DATABASE_URL", "mysql://nope")
+    monkeypatch.setenv("CASEROOM_DEFAULT_PLATFORM", "teams")
+    monkeypatch.setenv("SALESFORCE_ORG_ID", "12345")
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    message = str(exc.value)
+    for name in ("CASEROOM_DATABASE_URL", "CASEROOM_DEFAULT_PLATFORM", "SALESFORCE_ORG_ID"):
+        assert name in message
+    result = CliRunner().invoke(cli, ["check-config"])
+    assert result.exit_code == 2 and "CASEROOM_DEFAULT_PLATFORM" in result.output
+
+
+def test_credentials_come_in_pairs_and_base_urls_get_their_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
+        load_settings()
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    monkeypatch.setenv("WEBEX_BASE_URL", "http://127.0.0.1:9000/v1")
+    s = load_settings()
+    assert s.webex_base_url == "http://127.0.0.1:9000/v1/"
+    assert s.has_credentials and not s.sandbox_mode
+    assert "xoxb-1" not in repr(s)
+
+
+def test_health_and_metrics(tmp_path: Path, state_file: Path) -> None:
+    rt, _ = runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", state_file)
+    client = TestClient(rt.app)
+    assert client.get("/healthz").json() == {"ok": True, "database": "sqlite", "platforms": ["webex"], "crm": "fakecrm"}
+    body = encode(case_event())
+    client.post("/webhooks/crm", content=body, headers=signed_headers(body))
+    client.post("/webhooks/crm", content=body, headers=signed_headers(body))
+    text = client.get("/metrics").text
+    assert 'caseroom_webhooks_total{outcome="duplicate",source="crm"}' in text
+    assert 'caseroom_job_queue{status="queued"} 1.0' in text
+
+
+@pytest.mark.postgres
+def test_only_one_replica_leads_the_scheduler_and_another_takes_over(pg_url: str, state_file: Path) -> None:
+    replicas = [runtime(pg_url, state_file)[0] for _ in range(3)]
+    every_second = [Periodic("maintenance.purge", 1)]
+    schedulers = [LeaderScheduler(rt.services, every_second, retry_seconds=0.2) for rt in replicas]
+    for s in schedulers:
+        s.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.is_leader.is_set() for s in schedulers) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # give would-be usurpers several chances
+        leaders = [s for s in schedulers if s.is_leader.is_set()]
+        assert len(leaders) == 1
+        leaders[0].stop()
+        deadline = time.monotonic() + 10
+        while not any(s.is_leader.is_set() for s in schedulers if s is not leaders[0]):
+            assert time.monotonic() < deadline, "no replica took over the scheduler"
+            time.sleep(0.05)
+        assert sum(s.is_leader.is_set() for s in schedulers) == 1
+    finally:
+        for s in schedulers:
+            s.stop()
+    # Ticks of the periodic job are keyed per period: several ticks in one period enqueue one job.
+    sched = schedulers[1]
+    sched.tick(Periodic("maintenance.purge", 3600))
+    sched.tick(Periodic("maintenance.purge", 3600))
+    purge_jobs = [j for j in replicas[0].queue.list() if j.key and j.key.startswith("periodic:maintenance.purge:")]
+    assert len([j for j in purge_jobs if j.key and j.key.endswith(str(int(time.time()) // 3600))]) == 1
