@@ -145,3 +145,26 @@ def test_out_of_order_events_never_reopen_a_closed_room_and_the_newest_wins(db_u
     assert client.get("/rooms/00001234", follow_redirects=False).status_code == 410
     attached = [c["name"] for c in state.calls("crm.attach_file")]
     assert any(name.endswith(".html") for name in attached)
+
+
+def test_the_timeline_keeps_every_step_in_utc_with_its_actor(db_url: str, state_file: Path) -> None:
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    deliver(client, case_event())
+    deliver(client, case_event("evt_2", "case.updated", occurred_at="2026-11-22T20:00:00Z", engineer="kenji@x.example"))
+    deliver(client, case_event("evt_3", "case.closed", occurred_at="2026-11-23T09:00:00Z", status="Closed"))
+    rt.worker().drain()
+    from bot import timeline
+
+    with rt.db.session() as s:
+        events = timeline.events(s, 1)
+    kinds = Counter(e.kind for e in events)
+    assert kinds[timeline.Kind.CASE] == 3
+    assert kinds[timeline.Kind.INVITE] == 3
+    assert kinds[timeline.Kind.HANDOFF] == 1
+    assert kinds[timeline.Kind.REMOVE] == 3
+    states = [e.text for e in events if e.kind == timeline.Kind.STATE]
+    assert any("open" in t for t in states) and any("closed" in t for t in states)
+    assert all(e.at.utcoffset() is not None and e.at.utcoffset().total_seconds() == 0 for e in events)
+    first = next(e for e in events if e.kind == timeline.Kind.CASE)
+    assert first.at.isoformat() == "2026-11-22T18:00:00+00:00"
