@@ -69,6 +69,7 @@ class CommandSpec:
     details: str = ""
     min_args: int = 0
     max_args: int | None = None
+    fast: bool = False  # answers from the database alone: may run inside a platform's 3-second ack
 
 
 class Registry:
@@ -85,11 +86,12 @@ class Registry:
         details: str = "",
         min_args: int = 0,
         max_args: int | None = None,
+        fast: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
             if name in self._commands:
                 raise ValueError(f"command {name!r} is registered twice")
-            self._commands[name] = CommandSpec(name, usage, summary, who, fn, details, min_args, max_args)
+            self._commands[name] = CommandSpec(name, usage, summary, who, fn, details, min_args, max_args, fast)
             return fn
 
         return register

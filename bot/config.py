@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     webex_base_url: str = Field("https://webexapis.com/v1/", alias="WEBEX_BASE_URL")
     webex_webhook_secret: SecretStr | None = Field(None, alias="WEBEX_WEBHOOK_SECRET")
     webex_observer_token: SecretStr | None = Field(None, alias="WEBEX_OBSERVER_TOKEN")
+    webex_space_link: str = Field("webexteams://im?space={uuid}", alias="WEBEX_SPACE_LINK")
 
     # Slack
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")

@@ -12,6 +12,8 @@ from fastapi import APIRouter
 from bot.config import Settings
 from bot.ingest import Ingest
 from bot.jobs import JobQueue
+from bot.services import Services
+from bot.worker import JobKind
 from integrations.crm import CRMPort
 from integrations.messaging import MessagingPort
 
@@ -25,6 +27,7 @@ class PluginContext:
     settings: Settings
     ingest: Ingest
     queue: JobQueue
+    services: Services  # for what must answer inside a request (e.g. a slash command's ack)
 
 
 @dataclass
@@ -33,6 +36,8 @@ class PluginParts:
     crm: CRMPort | None = None
     routers: list[APIRouter] = field(default_factory=list)
     scheduled: list[Any] = field(default_factory=list)  # (job kind, interval seconds) pairs for the leader
+    job_kinds: dict[str, JobKind] = field(default_factory=dict)  # the plugin's own durable work
+    cli: Any = None  # a typer.Typer mounted as `caseroom <plugin name> ...`
 
 
 class Plugin(Protocol):

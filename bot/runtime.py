@@ -46,7 +46,8 @@ class Runtime:
         self.services = Services(settings, self.db, self.queue, dict(messaging or {}), crm)
         all_routers = list(routers)
         periodic = [Periodic(maintenance.PURGE_KIND, 3600)]
-        ctx = PluginContext(settings, Ingest(self.db, self.queue), self.queue)
+        plugin_kinds: dict[str, JobKind] = {}
+        ctx = PluginContext(settings, Ingest(self.db, self.queue), self.queue, self.services)
         for plugin in discover() if plugins is None else plugins:
             parts = plugin.build(ctx)
             if parts is None:
@@ -58,7 +59,8 @@ class Runtime:
                 self.services.crm = parts.crm
             all_routers += parts.routers
             periodic += [Periodic(kind, every) for kind, every in parts.scheduled]
-        self.kinds: dict[str, JobKind] = job_kinds(self.services)
+            plugin_kinds |= parts.job_kinds
+        self.kinds: dict[str, JobKind] = job_kinds(self.services) | plugin_kinds
         self.app: FastAPI = create_app(self.services, all_routers)
         self.pool = WorkerPool(self.queue, self.kinds, settings.workers)
         self.scheduler = LeaderScheduler(self.services, periodic)

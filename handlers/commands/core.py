@@ -15,6 +15,7 @@ from bot.models import CaseFile, Role
     summary="list the commands, or explain one",
     details="Without an argument, lists every command. With one, shows its usage and who may run it.",
     max_args=1,
+    fast=True,
 )
 def help_(inv: Invocation) -> Reply:
     if inv.args:
@@ -30,7 +31,7 @@ def help_(inv: Invocation) -> Reply:
     return Reply("\n".join(lines))
 
 
-@command("status", usage="/case status", summary="the case, the room and who is in it", max_args=0)
+@command("status", usage="/case status", summary="the case, the room and who is in it", max_args=0, fast=True)
 def status(inv: Invocation) -> Reply:
     case, room, sv = inv.case, inv.room, inv.sv
     assert case.id is not None
