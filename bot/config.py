@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, gt=0, alias="CASEROOM_MAX_BODY_BYTES")
     webhook_tolerance_seconds: int = Field(300, gt=0, alias="CASEROOM_WEBHOOK_TOLERANCE_SECONDS")
     keep_previous_engineer: bool = Field(True, alias="CASEROOM_KEEP_PREVIOUS_ENGINEER")
+    partner_domains_raw: str = Field("", alias="CASEROOM_PARTNER_DOMAINS")  # customers may invite these too
 
     # Webex
     webex_access_token: SecretStr | None = Field(None, alias="WEBEX_ACCESS_TOKEN")
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
     slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    slack_channel_template: str = Field("case-{number}", alias="SLACK_CHANNEL_TEMPLATE")
+    slack_private_channels: bool = Field(True, alias="SLACK_PRIVATE_CHANNELS")
+    slack_external_limited: bool = Field(True, alias="SLACK_EXTERNAL_LIMITED")
 
     # Salesforce
     salesforce_instance_url: str | None = Field(None, alias="SALESFORCE_INSTANCE_URL")
@@ -96,6 +100,10 @@ class Settings(BaseSettings):
         if self.salesforce_instance_url and not self.salesforce_org_id:
             raise ValueError("SALESFORCE_ORG_ID is required with SALESFORCE_INSTANCE_URL")
         return self
+
+    @property
+    def partner_domains(self) -> set[str]:
+        return {d.strip().lower().lstrip("@") for d in self.partner_domains_raw.split(",") if d.strip()}
 
     @cached_property
     def has_credentials(self) -> bool:

@@ -22,6 +22,11 @@ def participant(s: Session, case_id: int, email: str) -> Participant | None:
     return s.execute(q).scalar_one_or_none()
 
 
+def participant_by_user_id(s: Session, case_id: int, user_id: str) -> Participant | None:
+    q = select(Participant).where(Participant.case_id == case_id, Participant.platform_user_id == user_id)  # type: ignore[arg-type]
+    return s.execute(q.limit(1)).scalar_one_or_none()
+
+
 def participants(s: Session, case_id: int) -> list[Participant]:
     q = select(Participant).where(Participant.case_id == case_id).order_by(Participant.id)  # type: ignore[arg-type]
     return list(s.execute(q).scalars().all())
@@ -37,6 +42,7 @@ def ensure_member(
     person: Person,
     role: Role,
     external: bool = False,
+    again: bool = False,
 ) -> str:
     """Add ``person`` to the room unless already done; returns the participant's status.
 
@@ -65,7 +71,7 @@ def ensure_member(
             p.role = role  # someone already in the room became the case's engineer
             s.add(p)
         s.commit()
-        if p.status in SETTLED:
+        if p.status in SETTLED and not (again and p.status in ("refused", "removed", "left")):
             return p.status
 
     result = sv.messenger(platform).add_member(room_id, email, external=external)

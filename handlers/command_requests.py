@@ -12,7 +12,7 @@ import handlers.commands  # noqa: F401  (registers the command families)
 from bot import cases, timeline
 from bot.commands import Invocation, Reply, parse, registry
 from bot.events import CommandRequest
-from bot.membership import participant
+from bot.membership import participant, participant_by_user_id
 from bot.models import Case, Job, Role, Room
 from bot.services import Services
 
@@ -62,7 +62,10 @@ def _case_room(sv: Services, req: CommandRequest) -> tuple[Case, Room] | None:
 def _role(sv: Services, req: CommandRequest, case: Case) -> Role | None:
     assert case.id is not None
     with sv.db.session() as s:
-        p = participant(s, case.id, req.actor.email) if req.actor.email else None
+        if req.actor.email:
+            p = participant(s, case.id, req.actor.email)
+        else:  # some platforms name only the user id in the request (Slack's slash commands)
+            p = participant_by_user_id(s, case.id, req.actor.user_id)
     return Role(p.role) if p and p.status not in ("removed", "left", "refused") else None
 
 

@@ -26,12 +26,17 @@ def opened(tmp_path: Path, state_file: Path) -> Runtime:
 
 
 def ask(rt: Runtime, state_file: Path, text: str, email: str, user_id: str = "u1") -> str:
-    req = CommandRequest("webex", "room-00001234", Actor(user_id, email, email.split("@")[0]), text, utcnow())
+    """Run a command as ``email``; return the answer, whether private or posted for everyone."""
+    state = SharedState(state_file)
+    seen = len(state.calls())
+    req = CommandRequest("webex", "room-00001234", Actor(user_id, email, email.split("@")[0].title()), text, utcnow())
     rt.queue.submit(command_requests.KIND, req.to_payload())
     rt.worker().drain()
-    replies = SharedState(state_file).calls("reply_private")
-    assert replies and replies[-1]["user_id"] == user_id
-    text_: str = replies[-1]["text"]
+    answers = [c for c in state.calls()[seen:] if c["method"] in ("reply_private", "post")]
+    assert answers, "the command was not answered"
+    private = [c for c in answers if c["method"] == "reply_private"]
+    assert all(c["user_id"] == user_id for c in private)
+    text_: str = answers[-1]["text"]
     return text_
 
 
@@ -91,3 +96,63 @@ def test_parse_handles_prefix_quotes_and_unbalanced_quotes() -> None:
     assert parse("NOTE \"two words\" three") == ("note", ["two words", "three"], '"two words" three')
     assert parse("note it's fine") == ("note", ["it's", "fine"], "it's fine")
     assert parse("   ") == ("help", [], "")
+
+
+CAROL, ADA = "carol@customer.example", "ada@support.example"
+
+
+def test_the_customer_invites_a_colleague_but_not_an_outsider(opened: Runtime, state_file: Path) -> None:
+    state = SharedState(state_file)
+    added = ask(opened, state_file, "invite dave@customer.example", CAROL)
+    assert added == "Carol added dave@customer.example to the room."
+    assert state.read()["rooms"]["00001234"]["members"].get("dave@customer.example")
+    refused = ask(opened, state_file, "invite eve@rival.example", CAROL)
+    assert refused.startswith("Sorry, customers may invite addresses of customer.example only")
+    assert "eve@rival.example" not in state.read()["rooms"]["00001234"]["members"]
+    # Engineers may invite anyone; a platform refusal is told in the room, not swallowed.
+    assert "added frank@rival.example" in ask(opened, state_file, "invite frank@rival.example", ADA)
+    answer = ask(opened, state_file, "invite gone@refused.example", ADA)
+    assert "could not be added" in answer
+    assert any("Could not add gone@refused.example" in c["text"] for c in state.calls("post"))
+
+
+def test_invite_and_remove_answer_bad_arguments_with_their_usage(opened: Runtime, state_file: Path) -> None:
+    assert ask(opened, state_file, "invite", ADA) == "Usage: /case invite <email> [<email> ...]"
+    assert ask(opened, state_file, "invite not-an-address", ADA).startswith("Not an e-mail address: not-an-address.")
+    assert ask(opened, state_file, "remove", ADA) == "Usage: /case remove <email>"
+    assert ask(opened, state_file, "timeline lots", ADA).startswith("'lots' is not a number.\nUsage:")
+
+
+def test_only_engineers_remove_and_the_customer_contact_stays(opened: Runtime, state_file: Path) -> None:
+    ask(opened, state_file, "invite dave@customer.example", CAROL)
+    assert ask(opened, state_file, "remove dave@customer.example", CAROL).startswith("Sorry, /case remove is for")
+    assert ask(opened, state_file, f"remove {CAROL}", ADA).startswith("Sorry, carol@customer.example is the customer")
+    removed = ask(opened, state_file, "remove dave@customer.example", ADA)
+    assert removed == "Ada removed dave@customer.example from the room."
+    assert "dave@customer.example" not in SharedState(state_file).read()["rooms"]["00001234"]["members"]
+
+
+def test_strangers_cannot_invite(opened: Runtime, state_file: Path) -> None:
+    assert ask(opened, state_file, "invite x@evil.example", "mallory@evil.example", "u9").startswith("Sorry")
+
+
+def test_files_lists_uploads_and_note_lands_on_the_crm_case(opened: Runtime, state_file: Path) -> None:
+    from bot.events import RoomEvent
+    from handlers import room_events
+    from integrations.messaging import FileRef
+
+    upload = RoomEvent("webex", "room-00001234", "file", "up1", utcnow(), Actor("u2", CAROL, "Carol"),
+                       files=(FileRef("f1", "report.pcap", 2_300_000, "application/vnd.tcpdump.pcap"),))
+    opened.queue.submit(room_events.KIND, upload.to_payload())
+    opened.worker().drain()
+    listing = ask(opened, state_file, "files", CAROL)
+    assert "report.pcap (2.3 MB) by carol@customer.example" in listing
+    assert "filed on the case as file-report.pcap" in listing
+
+    confirmed = ask(opened, state_file, "note customer confirmed the MTU fix", ADA)
+    assert confirmed == "Note added to case 00001234 in the CRM."
+    comments = [c["text"] for c in SharedState(state_file).calls("crm.add_comment")]
+    assert "Note from Ada (CaseRoom): customer confirmed the MTU fix" in comments
+    assert ask(opened, state_file, "note secret", CAROL).startswith("Sorry, /case note is for the case's engineers")
+    recent = ask(opened, state_file, "timeline 3", ADA)
+    assert "[note] Ada: customer confirmed the MTU fix" in recent and "UTC" in recent

@@ -1,0 +1,99 @@
+"""`/case invite` and `/case remove`: who is in the room, under the invitation policy.
+
+Policy: engineers may invite anyone; the customer may invite addresses of their own e-mail domain and
+of the partner domains in ``CASEROOM_PARTNER_DOMAINS``; nobody else may invite. Only engineers remove,
+and neither the customer contact nor the bot can be removed while the case is open.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot import timeline
+from bot.commands import Invocation, Refused, Reply, UsageError, command
+from bot.membership import ensure_member, participant
+from bot.models import Role
+from integrations.crm import Person
+
+EMAIL = re.compile(r"^[^@\s<>&\"'`]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+MAX_INVITES = 10
+
+
+def domain(email: str) -> str:
+    return email.rsplit("@", 1)[-1].lower()
+
+
+@command(
+    "invite",
+    usage="/case invite <email> [<email> ...]",
+    summary="add people to this room",
+    who="participants",
+    details="Engineers may invite anyone. The customer may invite colleagues of the same e-mail domain "
+    "(and of partner domains the support team allows).",
+    min_args=1,
+    max_args=MAX_INVITES,
+)
+def invite(inv: Invocation) -> Reply:
+    emails = [a.strip("<>,;").lower() for a in inv.args]
+    bad = [e for e in emails if not EMAIL.match(e)]
+    if bad:
+        raise UsageError(f"Not an e-mail address: {', '.join(bad)}.")
+    asker = inv.request.actor.email.lower()
+    if inv.role == Role.CUSTOMER:
+        allowed = {domain(asker), *inv.sv.settings.partner_domains} if asker else set(inv.sv.settings.partner_domains)
+        outside = [e for e in emails if domain(e) not in allowed]
+        if outside:
+            raise Refused(f"customers may invite addresses of {', '.join(sorted(allowed)) or 'their own domain'} "
+                          f"only; ask the engineer to invite {', '.join(outside)}.")  # fmt: skip
+    case, room = inv.case, inv.room
+    assert case.id is not None and room.room_id is not None
+    who = inv.request.actor.name or asker or "someone"
+    lines = []
+    for email in emails:
+        status = ensure_member(inv.sv, case_id=case.id, crm_id=case.crm_id, platform=room.platform,
+                               room_id=room.room_id, person=Person(email), role=Role.MEMBER, external=True,
+                               again=True)  # fmt: skip
+        lines.append({
+            "added": f"{who} added {email} to the room.",
+            "invited": f"{who} invited {email}; an invitation is on its way.",
+            "joined": f"{email} is already in the room.",
+            "refused": f"{email} could not be added (the reason is above).",
+        }.get(status, f"{email}: {status}"))  # fmt: skip
+    return Reply("\n".join(lines), public=True)
+
+
+@command(
+    "remove",
+    usage="/case remove <email>",
+    summary="take someone out of this room",
+    who="engineer",
+    details="The customer contact and CaseRoom itself stay while the case is open.",
+    min_args=1,
+    max_args=1,
+)
+def remove(inv: Invocation) -> Reply:
+    email = inv.args[0].strip("<>").lower()
+    if not EMAIL.match(email):
+        raise UsageError(f"Not an e-mail address: {email}.")
+    case, room, sv = inv.case, inv.room, inv.sv
+    assert case.id is not None and room.room_id is not None
+    if email == (case.customer_email or "").lower():
+        raise Refused(f"{email} is the customer contact of this case and stays while it is open.")
+    messenger = sv.messenger(room.platform)
+    members = [m for m in messenger.list_members(room.room_id) if m.email.lower() == email]
+    if any(m.is_bot for m in members):
+        raise Refused("CaseRoom itself stays in the room until the case closes.")
+    if not members:
+        raise Refused(f"{email} is not in this room.")
+    for m in members:
+        messenger.remove_member(room.room_id, m.member_id)
+    who = inv.request.actor.name or inv.request.actor.email or "an engineer"
+    with sv.db.session() as s:
+        p = participant(s, case.id, email)
+        if p:
+            p.status = "removed"
+            s.add(p)
+        timeline.record(s, case.id, timeline.Kind.REMOVE, f"{who} removed {email}", at=sv.clock(),
+                        actor_email=inv.request.actor.email or None, data={"email": email})  # fmt: skip
+        s.commit()
+    return Reply(f"{who} removed {email} from the room.", public=True)

@@ -1,0 +1,99 @@
+"""`/case files`, `/case note` and `/case timeline`: what the room holds, and notes onto the CRM case."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+
+from bot import copy, timeline
+from bot.commands import Invocation, Reply, UsageError, command
+from bot.membership import participant, participant_by_user_id
+from bot.models import CaseFile
+
+NOTE_LIMIT = 3500  # stays within one CRM comment (Salesforce: 4,000 bytes) with the attribution
+
+
+@command("files", usage="/case files", summary="the files shared in this room", max_args=0, fast=True)
+def files(inv: Invocation) -> Reply:
+    assert inv.case.id is not None
+    with inv.sv.db.session() as s:
+        q = select(CaseFile).where(CaseFile.case_id == inv.case.id).order_by(CaseFile.uploaded_at)  # type: ignore[arg-type]
+        rows = list(s.execute(q).scalars().all())
+    if not rows:
+        return Reply("No files have been shared in this room yet.")
+    lines = [f"Files in case {inv.case.number} ({len(rows)}):"]
+    for f in rows:
+        filed = f"filed on the case as {f.crm_ref}" if f.crm_ref else "not filed on the case yet"
+        lines.append(f"  {f.name} ({copy.human_size(f.size)}) by {f.uploaded_by or 'someone'}, "
+                     f"{_when(f.uploaded_at, None)}; {filed}")  # fmt: skip
+    return Reply("\n".join(lines))
+
+
+@command(
+    "note",
+    usage="/case note <text>",
+    summary="add an internal note to the CRM case",
+    who="engineer",
+    details="The note goes onto the CRM case as an internal comment and onto the case's timeline.",
+    min_args=1,
+)
+def note(inv: Invocation) -> Reply:
+    text = inv.raw_args.strip()
+    if len(text) > NOTE_LIMIT:
+        raise UsageError(f"A note holds at most {NOTE_LIMIT} characters; this one has {len(text)}.")
+    sv, case = inv.sv, inv.case
+    assert case.id is not None
+    if sv.crm is None:
+        return Reply("No CRM is configured, so the note cannot be filed.")
+    who = inv.request.actor.name or inv.request.actor.email or "an engineer"
+    sv.crm.add_comment(case.crm_id, f"Note from {who} (CaseRoom): {text}")
+    with sv.db.session() as s:
+        actor = inv.request.actor
+        timeline.record(s, case.id, timeline.Kind.NOTE, text, at=sv.clock(), actor_email=actor.email or None,
+                        actor_name=actor.name or None)  # fmt: skip
+        s.commit()
+    return Reply(f"Note added to case {case.number} in the CRM.")
+
+
+@command(
+    "timeline",
+    usage="/case timeline [n]",
+    summary="the last n events of this case (default 10)",
+    details="Dates are UTC, with your local time too when your time zone is known.",
+    max_args=1,
+    fast=True,
+)
+def show_timeline(inv: Invocation) -> Reply:
+    try:
+        n = int(inv.args[0]) if inv.args else 10
+    except ValueError:
+        raise UsageError(f"'{inv.args[0]}' is not a number.") from None
+    if not 1 <= n <= 50:
+        raise UsageError("Ask for between 1 and 50 events.")
+    assert inv.case.id is not None
+    with inv.sv.db.session() as s:
+        events = timeline.events(s, inv.case.id)[-n:]
+        actor = inv.request.actor
+        if actor.email:
+            p = participant(s, inv.case.id, actor.email)
+        else:
+            p = participant_by_user_id(s, inv.case.id, actor.user_id)
+        tz = p.timezone if p else None
+    lines = [f"Last {len(events)} events of case {inv.case.number}:"]
+    for e in events:
+        who = f"{e.actor_name or e.actor_email}: " if (e.actor_name or e.actor_email) else ""
+        lines.append(f"  {_when(e.at, tz)} [{e.kind}] {who}{' '.join(e.text.split())[:200]}")
+    return Reply("\n".join(lines))
+
+
+def _when(at: datetime, tz: str | None) -> str:
+    utc = at.strftime("%Y-%m-%d %H:%M UTC")
+    if not tz:
+        return utc
+    try:
+        local = at.astimezone(ZoneInfo(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        return utc
+    return f"{utc} ({local.strftime('%H:%M')} {tz})"
