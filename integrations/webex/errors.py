@@ -1,0 +1,67 @@
+"""Webex SDK failures -> the port's transient/permanent errors, so the job queue knows whether to retry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import requests
+from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitError
+
+from bot import metrics
+from integrations.messaging import PermanentPlatformError, TransientPlatformError
+
+T = TypeVar("T")
+# 423: a file is still being virus-scanned. 409 is handled where it means "already done".
+TRANSIENT_STATUSES = {408, 423, 425, 429, 500, 502, 503, 504}
+
+
+def retry_after(resp: requests.Response | None) -> float | None:
+    if resp is None:
+        return None
+    value = resp.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@contextmanager
+def translated(method: str) -> Iterator[None]:
+    """Run one Webex call; count it; re-raise its failure as the port's error."""
+    try:
+        yield
+    except RateLimitError as exc:
+        metrics.RATE_LIMIT_WAITS.labels(system="webex").inc()
+        metrics.API_CALLS.labels(system="webex", method=method, outcome="429").inc()
+        raise TransientPlatformError(f"Webex {method}: rate limited", retry_after=exc.retry_after) from exc
+    except ApiError as exc:
+        metrics.API_CALLS.labels(system="webex", method=method, outcome=str(exc.status_code)).inc()
+        message = f"Webex {method}: HTTP {exc.status_code} {_detail(exc)}".strip()
+        if exc.status_code in TRANSIENT_STATUSES:
+            raise TransientPlatformError(message, retry_after=retry_after(exc.response)) from exc
+        raise PermanentPlatformError(message) from exc
+    except (requests.ConnectionError, requests.Timeout, MalformedResponse) as exc:
+        metrics.API_CALLS.labels(system="webex", method=method, outcome="network").inc()
+        raise TransientPlatformError(f"Webex {method}: {type(exc).__name__}: {exc}") from exc
+    else:
+        metrics.API_CALLS.labels(system="webex", method=method, outcome="ok").inc()
+
+
+def call(method: str, fn: Callable[[], T]) -> T:
+    with translated(method):
+        return fn()
+
+
+def status_of(exc: BaseException) -> int | None:
+    cause = exc.__cause__
+    return cause.status_code if isinstance(cause, ApiError) else None
+
+
+def _detail(exc: ApiError) -> str:
+    try:
+        body = exc.response.json()
+    except ValueError:
+        return ""
+    return str(body.get("message", "")) if isinstance(body, dict) else ""

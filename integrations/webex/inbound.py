@@ -1,0 +1,57 @@
+"""`POST /webhooks/webex`: verify ``X-Spark-Signature``, store the notification, answer at once.
+
+The notification carries ids, never message text; a job (``notifications.py``) fetches what it needs.
+One message reaches us through the bot's webhook and, with an observer, through the observer's too: the
+delivery key is the resource and its id, so both make one delivery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from bot import metrics
+from bot.ingest import Ingest, JobSpec
+
+KIND = "webex.notification"
+HANDLED = {("memberships", "created"), ("memberships", "deleted"), ("messages", "created")}
+
+
+def signature(secret: str, body: bytes) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha1).hexdigest()
+
+
+def router(ingest: Ingest, secret: str | None) -> APIRouter:
+    r = APIRouter()
+
+    @r.post("/webhooks/webex", tags=["webhooks"])
+    async def webex_webhook(request: Request) -> Response:
+        body = await request.body()
+        given = request.headers.get("x-spark-signature", "")
+        if not secret:
+            return _answer(401, "unconfigured", "WEBEX_WEBHOOK_SECRET is not set: Webex webhooks are refused")
+        if not given or not hmac.compare_digest(signature(secret, body), given.lower()):
+            return _answer(401, "unauthorized", "X-Spark-Signature missing or wrong")
+        try:
+            note = json.loads(body)
+            resource, event, data = note["resource"], note["event"], note["data"]
+            key = f"{resource}:{event}:{data['id']}"
+        except (ValueError, KeyError, TypeError):
+            return _answer(400, "malformed", "not a Webex webhook notification")
+        if (resource, event) not in HANDLED:
+            return _answer(200, "ignored", f"{resource}/{event} is not used")
+        room = str(data.get("roomId", ""))
+        new = ingest.accept("webex", key, body.decode(), [JobSpec(KIND, note, lane=f"room:webex:{room}")])
+        metrics.WEBHOOKS.labels(source="webex", outcome="accepted" if new else "duplicate").inc()
+        return JSONResponse({"ok": True, "duplicate": not new})
+
+    return r
+
+
+def _answer(status: int, outcome: str, message: str) -> JSONResponse:
+    metrics.WEBHOOKS.labels(source="webex", outcome=outcome).inc()
+    return JSONResponse({"ok": status < 400, "error" if status >= 400 else "note": message}, status_code=status)

@@ -1,0 +1,258 @@
+"""The messaging port for Webex: a locked space per case, members by e-mail, export, lock at closure."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import requests
+from webexpythonsdk import WebexAPI
+
+from integrations.messaging import (
+    Card,
+    DownloadedFile,
+    FileRef,
+    HistoryMessage,
+    Member,
+    MemberOutcome,
+    MemberResult,
+    PermanentPlatformError,
+    RoomRef,
+    RoomSpec,
+    TransientPlatformError,
+    Visibility,
+)
+from integrations.webex.client import uuid_of
+from integrations.webex.errors import call, retry_after, status_of, translated
+
+TITLE_LIMIT = 128  # Webex accepts longer titles, but clients truncate them anyway
+TEXT_LIMIT = 7000  # bytes per message; Webex refuses over 7439
+MAX_FILE = 100 * 1024 * 1024
+ROOM_SCAN_LIMIT = 1000  # how many of the bot's newest spaces to search for one created before a crash
+MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
+LIMITATION = (
+    "CaseRoom sees only the messages that mention it: no observer account is configured "
+    "(WEBEX_OBSERVER_TOKEN), so other messages and their files are missing from announcements and transcripts."
+)
+
+
+def escape_markdown(text: str) -> str:
+    """Neutralise markup and mention syntax (``<@all>``) in untrusted text for a markdown message."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return MARKDOWN_SPECIALS.sub(r"\\\1", text)
+
+
+def chunks(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split on line ends into parts of at most ``limit`` UTF-8 bytes (a very long line is cut)."""
+    out: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line.encode()) > limit:
+            cut = line.encode()[:limit].decode(errors="ignore")
+            if current:
+                out.append(current)
+                current = ""
+            out.append(cut)
+            line = line[len(cut) :]
+        if current and len((current + line).encode()) > limit:
+            out.append(current)
+            current = ""
+        current += line
+    if current or not out:
+        out.append(current)
+    return out
+
+
+def parse_time(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).astimezone(UTC)
+
+
+class WebexMessenger:
+    platform = "webex"
+
+    def __init__(self, bot: WebexAPI, observer: WebexAPI | None, space_link: str) -> None:
+        self.bot = bot
+        self.observer = observer
+        self.space_link = space_link
+
+    @cached_property
+    def me(self) -> Any:
+        return call("people.me", self.bot.people.me)
+
+    @cached_property
+    def observer_email(self) -> str | None:
+        if self.observer is None:
+            return None
+        me = call("people.me", self.observer.people.me)
+        return str(me.emails[0]).lower() if me.emails else None
+
+    @property
+    def reader(self) -> WebexAPI:
+        return self.observer or self.bot
+
+    # -- rooms ----------------------------------------------------------------------------------
+    def ensure_room(self, spec: RoomSpec) -> RoomRef:
+        title = spec.title if len(spec.title) <= TITLE_LIMIT else spec.title[: TITLE_LIMIT - 1].rstrip() + "…"
+        room = self._find_room(spec.key, title)
+        if room is None:
+            # Locked: the bot is moderator, so it can remove people and lock the space at closure.
+            description = spec.topic[:1000] or None
+            room = call("rooms.create", lambda: self.bot.rooms.create(title, isLocked=True, description=description))
+        if self.observer_email:
+            self.add_member(room.id, self.observer_email)
+        return RoomRef(self.platform, room.id, self.room_link(room.id), room.title)
+
+    def _find_room(self, key: str, title: str) -> Any | None:
+        """A space created for this case before a crash stopped us recording its id."""
+        rooms = call("rooms.list", lambda: self.bot.rooms.list(type="group", sortBy="created", max=100))
+        with translated("rooms.list"):
+            for n, room in enumerate(rooms):
+                if n >= ROOM_SCAN_LIMIT:
+                    return None
+                if room.title == title or (room.title or "").split(":")[0].strip() == f"Case {key}":
+                    return room
+        return None
+
+    def room_link(self, room_id: str) -> str:
+        return self.space_link.format(uuid=uuid_of(room_id), id=room_id)
+
+    def archive(self, room_id: str) -> None:
+        room = call("rooms.get", lambda: self.bot.rooms.get(room_id))
+        # Announcement-only keeps the space readable (and its files downloadable) but nobody can post.
+        locked = {"title": room.title, "isLocked": True, "isAnnouncementOnly": True}
+        call("rooms.update", lambda: self.bot.rooms.update(room_id, **locked))
+
+    # -- people -----------------------------------------------------------------------------------
+    def add_member(self, room_id: str, email: str, *, external: bool = False) -> MemberResult:
+        try:
+            m = call("memberships.create", lambda: self.bot.memberships.create(roomId=room_id, personEmail=email))
+        except PermanentPlatformError as exc:
+            status = status_of(exc)
+            if status == 409:
+                return MemberResult(MemberOutcome.ALREADY, member_id=self._membership_id(room_id, email))
+            if status in (400, 403, 404):
+                return MemberResult(MemberOutcome.REFUSED, f"Webex would not add {email} ({exc})")
+            raise
+        if external and not self._known_person(email):
+            return MemberResult(MemberOutcome.INVITED, member_id=m.id)
+        return MemberResult(MemberOutcome.ADDED, member_id=m.id)
+
+    def _known_person(self, email: str) -> bool:
+        return any(True for _ in call("people.list", lambda: self.bot.people.list(email=email)))
+
+    def _membership_id(self, room_id: str, email: str) -> str:
+        found = call("memberships.list", lambda: list(self.bot.memberships.list(roomId=room_id, personEmail=email)))
+        return str(found[0].id) if found else ""
+
+    def remove_member(self, room_id: str, member_id: str) -> None:
+        try:
+            call("memberships.delete", lambda: self.bot.memberships.delete(member_id))
+        except PermanentPlatformError as exc:
+            if status_of(exc) != 404:  # gone already: that is what we wanted
+                raise
+
+    def list_members(self, room_id: str) -> list[Member]:
+        memberships = call("memberships.list", lambda: list(self.bot.memberships.list(roomId=room_id, max=1000)))
+        return [
+            Member(m.id, (m.personEmail or "").lower(), m.personDisplayName or "", is_bot=m.personId == self.me.id)
+            for m in memberships
+        ]
+
+    # -- messages ---------------------------------------------------------------------------------
+    def post(self, room_id: str, text: str, *, thread_id: str | None = None) -> str:
+        # Plain ``text``: Webex renders no markup and no mentions from it, so untrusted text is inert.
+        ids = [self._send(roomId=room_id, text=part, parentId=thread_id) for part in chunks(text)]
+        return ids[0]
+
+    def _send(self, **fields: Any) -> str:
+        return str(call("messages.create", lambda: self.bot.messages.create(**fields)).id)
+
+    def post_card(self, room_id: str, card: Card) -> str:
+        lines = [f"**{escape_markdown(card.title)}**"]
+        lines += [f"- **{escape_markdown(k)}**: {escape_markdown(v)}" for k, v in card.fields]
+        if card.footer:
+            lines.append(f"_{escape_markdown(card.footer)}_")
+        markdown = "\n".join(lines)
+        return self._send(roomId=room_id, markdown=markdown, text=card.as_text()[:TEXT_LIMIT])
+
+    def reply_private(self, room_id: str, user_id: str, text: str, *, reply_token: str | None = None) -> None:
+        # Webex has no ephemeral messages: a private answer is a direct message from the bot.
+        for part in chunks(text):
+            self._send(toPersonId=user_id, text=part)
+
+    def history(self, room_id: str) -> Iterator[HistoryMessage]:
+        # Never pass beforeMessage: the SDK follows the Link headers itself (and loops if given one).
+        params: dict[str, Any] = {"roomId": room_id, "max": 100}
+        if self.observer is None:
+            params["mentionedPeople"] = "me"
+        messages = call("messages.list", lambda: self.reader.messages.list(**params))
+        with translated("messages.list"):
+            for m in messages:
+                files = tuple(self.file_info(url) for url in (m.files or []))
+                yield HistoryMessage(
+                    message_id=m.id,
+                    author_id=m.personId or "",
+                    author_email=(m.personEmail or "").lower(),
+                    author_name="",
+                    text=m.text or "",
+                    created=parse_time(m.created),
+                    parent_id=m.parentId,
+                    edited=parse_time(m.updated) if m.updated else None,
+                    files=files,
+                )
+
+    # -- files ------------------------------------------------------------------------------------
+    def file_info(self, url: str) -> FileRef:
+        with self._content(url) as resp:
+            return FileRef(url, _filename(resp, url), _int(resp.headers.get("Content-Length")),
+                           resp.headers.get("Content-Type"))  # fmt: skip
+
+    def download_file(self, file: FileRef) -> DownloadedFile:
+        with self._content(file.file_id) as resp:
+            data = bytearray()
+            for block in resp.iter_content(1 << 16):
+                data += block
+                if len(data) > MAX_FILE:
+                    raise PermanentPlatformError(f"{file.name or 'file'} is over {MAX_FILE} bytes")
+            name = _filename(resp, file.file_id) or file.name
+            mime = resp.headers.get("Content-Type") or file.mime or "application/octet-stream"
+        return DownloadedFile(name, mime.split(";")[0], bytes(data))
+
+    def _content(self, url: str) -> requests.Response:
+        session = self.reader._session  # the SDK's authenticated session (bearer, CA bundle, timeouts)
+        with translated("contents.get"):
+            resp: requests.Response = session._req_session.get(url, stream=True, timeout=60)
+        if resp.status_code == 423:
+            resp.close()
+            raise TransientPlatformError("Webex is still scanning the file", retry_after=retry_after(resp) or 5)
+        if resp.status_code == 410:
+            resp.close()
+            raise PermanentPlatformError("Webex quarantined the file as infected; it is not filed on the case")
+        if resp.status_code == 429:
+            resp.close()
+            raise TransientPlatformError("Webex contents: rate limited", retry_after=retry_after(resp))
+        if resp.status_code >= 500:
+            resp.close()
+            raise TransientPlatformError(f"Webex contents: HTTP {resp.status_code}", retry_after=retry_after(resp))
+        if resp.status_code != 200:
+            resp.close()
+            raise PermanentPlatformError(f"Webex contents: HTTP {resp.status_code}")
+        return resp
+
+    def visibility(self) -> Visibility:
+        return Visibility() if self.observer else Visibility(False, LIMITATION)
+
+
+def _filename(resp: requests.Response, url: str) -> str:
+    found = FILENAME.search(resp.headers.get("Content-Disposition", ""))
+    return found.group(1) if found else url.rsplit("/", 1)[-1]
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None

@@ -1,0 +1,94 @@
+"""A stored Webex notification -> the core's neutral room events and command requests.
+
+Membership changes become joins and leaves. A new message is fetched (the notification has no text):
+addressed to the bot (``/case ...`` or an @mention) it is a command; otherwise a message or an upload.
+The bot's own messages and memberships are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
+from bot.jobs import JobQueue
+from bot.models import Job
+from handlers import command_requests, room_events
+from integrations.messaging import PermanentPlatformError
+from integrations.webex.errors import call, status_of
+from integrations.webex.messenger import WebexMessenger, parse_time
+
+COMMAND = re.compile(r"^\s*/case\b", re.IGNORECASE)
+
+
+class NotificationJob:
+    def __init__(self, messenger: WebexMessenger, queue: JobQueue) -> None:
+        self.messenger = messenger
+        self.queue = queue
+
+    def __call__(self, job: Job) -> None:
+        note: dict[str, Any] = job.payload
+        data = note["data"]
+        if data.get("personId") == self.messenger.me.id or data.get("roomType") == "direct":
+            return  # our own doings, and 1:1 spaces (private answers) are no case room
+        person = (data.get("personEmail") or "").lower()
+        if note["resource"] == "memberships" and person == self.messenger.observer_email:
+            return  # our own observer account coming and going is not news for the room
+        if note["resource"] == "memberships":
+            self._membership(note["event"], data)
+        elif note["resource"] == "messages":
+            self._message(data)
+
+    def _membership(self, event: str, data: dict[str, Any]) -> None:
+        kind: RoomEventKind = "joined" if event == "created" else "left"
+        at = data.get("created") if event == "created" else None
+        person = Actor(data.get("personId", ""), (data.get("personEmail") or "").lower(),
+                       data.get("personDisplayName") or "")  # fmt: skip
+        at_ = parse_time(at) if at else self.queue.clock()
+        ev = RoomEvent("webex", data["roomId"], kind, f"{data['id']}:{event}", at_, person)
+        self._submit_event(ev)
+
+    def _message(self, data: dict[str, Any]) -> None:
+        reader = self.messenger.reader
+        try:
+            msg = call("messages.get", lambda: reader.messages.get(data["id"]))
+        except PermanentPlatformError as exc:
+            if status_of(exc) in (403, 404):  # deleted since, or not visible to us: nothing to do
+                return
+            raise
+        actor = Actor(msg.personId or "", (msg.personEmail or "").lower(), "")
+        text = msg.text or ""
+        mentioned = self.messenger.me.id in (msg.mentionedPeople or [])
+        if mentioned or COMMAND.match(text):
+            req = CommandRequest("webex", msg.roomId, actor, self._command_text(text, mentioned),
+                                 parse_time(msg.created))  # fmt: skip
+            self.queue.submit(command_requests.KIND, req.to_payload(), key=f"webex:command:{msg.id}")
+            return
+        files = tuple(self.messenger.file_info(url) for url in (msg.files or []))
+        ev = RoomEvent(
+            platform="webex",
+            room_id=msg.roomId,
+            kind="file" if files else "message",
+            event_id=msg.id,
+            at=parse_time(msg.created),
+            actor=actor,
+            text=text,
+            message_id=msg.id,
+            parent_id=msg.parentId,
+            files=files,
+        )
+        self._submit_event(ev)
+
+    def _command_text(self, text: str, mentioned: bool) -> str:
+        if mentioned:
+            # Webex puts the bot's display name (or its first word) first in a mention's text.
+            name = str(self.messenger.me.displayName or "")
+            for prefix in (name, name.split(" ")[0]):
+                if prefix and text.lower().startswith(prefix.lower()):
+                    text = text[len(prefix) :]
+                    break
+        return COMMAND.sub("", text).strip()
+
+    def _submit_event(self, ev: RoomEvent) -> None:
+        self.queue.submit(room_events.KIND, ev.to_payload(), key=f"webex:event:{ev.event_id}",
+                          lane=room_events.lane("webex", ev.room_id))  # fmt: skip
