@@ -1,0 +1,1 @@
+"""Slack: a channel per case through ``slack_sdk`` (work, in jobs) and ``slack_bolt`` (``POST /slack/events``)."""

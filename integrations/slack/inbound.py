@@ -1,0 +1,88 @@
+"""A stored Slack event or slash command -> the core's neutral room events and command requests.
+
+Slack names people by user id only; this job looks them up (cached) so the timeline and the
+announcements carry names and e-mail addresses. The bot's own messages and joins are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
+from bot.jobs import JobQueue
+from bot.models import Job
+from handlers import command_requests, room_events
+from integrations.messaging import FileRef
+from integrations.slack.messenger import SlackMessenger, ts_time
+from integrations.slack.text import unescape
+
+MEMBER_KINDS: dict[str, RoomEventKind] = {"member_joined_channel": "joined", "member_left_channel": "left"}
+
+
+class InboundJob:
+    def __init__(self, messenger: SlackMessenger, queue: JobQueue) -> None:
+        self.messenger = messenger
+        self.queue = queue
+
+    def __call__(self, job: Job) -> None:
+        p: dict[str, Any] = job.payload
+        if p["type"] == "command":
+            req = CommandRequest.from_payload(p["request"])
+            self._command(req, f"slack:command:{job.key or job.id}")
+            return
+        body = p["body"]
+        event = body["event"]
+        bot = self.messenger.bot_user_id
+        if event["type"] in MEMBER_KINDS:
+            if event.get("user") != bot:
+                self._submit(RoomEvent("slack", event["channel"], MEMBER_KINDS[event["type"]], body["event_id"],
+                                       ts_time(event["event_ts"]), self._actor(event["user"])))  # fmt: skip
+        elif event["type"] == "message":
+            self._message(body["event_id"], event, bot)
+
+    def _message(self, event_id: str, event: dict[str, Any], bot: str) -> None:
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            m = event["message"]
+            if m.get("user") and m.get("user") != bot and not m.get("bot_id"):
+                text = unescape(m.get("text", ""))
+                self._submit(RoomEvent("slack", event["channel"], "message_changed", event_id, ts_time(event["ts"]),
+                                       self._actor(m["user"]), text=text, message_id=m["ts"]))  # fmt: skip
+            return
+        if subtype == "message_deleted":
+            before = event.get("previous_message") or {}
+            actor = self._actor(before["user"]) if before.get("user") else Actor("")
+            self._submit(RoomEvent("slack", event["channel"], "message_deleted", event_id, ts_time(event["ts"]),
+                                   actor, message_id=event.get("deleted_ts")))  # fmt: skip
+            return
+        user = event.get("user")
+        if not user or user == bot or event.get("bot_id"):
+            return
+        text = event.get("text", "")
+        mention = re.match(rf"^\s*<@{re.escape(bot)}(\|[^>]*)?>\s*", text)
+        if mention:
+            req = CommandRequest("slack", event["channel"], Actor(user), unescape(text[mention.end() :]),
+                                 ts_time(event["ts"]))  # fmt: skip
+            self._command(req, f"slack:mention:{event['ts']}")
+            return
+        files = tuple(FileRef(f["id"], f.get("name") or f.get("title") or f["id"], f.get("size"), f.get("mimetype"))
+                      for f in event.get("files", []))  # fmt: skip
+        parent = event.get("thread_ts") if event.get("thread_ts") not in (None, event["ts"]) else None
+        self._submit(RoomEvent("slack", event["channel"], "file" if files else "message", event_id,
+                               ts_time(event["ts"]), self._actor(user), text=unescape(text), message_id=event["ts"],
+                               parent_id=parent, files=files))  # fmt: skip
+
+    def _actor(self, user_id: str) -> Actor:
+        email, name = self.messenger.person(user_id)
+        return Actor(user_id, email, name)
+
+    def _command(self, req: CommandRequest, key: str) -> None:
+        email, name = self.messenger.person(req.actor.user_id)
+        enriched = CommandRequest(req.platform, req.room_id, Actor(req.actor.user_id, email, name or req.actor.name),
+                                  req.text, req.at, req.reply_token)  # fmt: skip
+        self.queue.submit(command_requests.KIND, enriched.to_payload(), key=key)
+
+    def _submit(self, ev: RoomEvent) -> None:
+        self.queue.submit(room_events.KIND, ev.to_payload(), key=f"slack:event:{ev.event_id}",
+                          lane=room_events.lane("slack", ev.room_id))  # fmt: skip

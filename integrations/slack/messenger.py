@@ -1,0 +1,271 @@
+"""The messaging port for Slack: a channel per case, Slack Connect for customers, export, kick, archive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import requests
+from slack_sdk import WebClient
+
+from integrations.messaging import (
+    Card,
+    DownloadedFile,
+    FileRef,
+    HistoryMessage,
+    Member,
+    MemberOutcome,
+    MemberResult,
+    PermanentPlatformError,
+    RoomRef,
+    RoomSpec,
+    TransientPlatformError,
+    Visibility,
+)
+from integrations.slack.errors import SlackRefusal, call
+from integrations.slack.text import channel_name, escape, trim, unescape
+
+TEXT_LIMIT = 39000  # Slack refuses over 40,000 characters
+MAX_ATTEMPTS = 20  # name suffixes tried before giving up
+CONNECT_REFUSALS = {
+    "not_paid": "this Slack workspace's plan does not include Slack Connect",
+    "restricted_action": "the workspace's settings do not allow Slack Connect invitations",
+    "invalid_email": "Slack does not accept the e-mail address",
+    "not_allowed_token_type": "the app's token may not send Slack Connect invitations",
+    "missing_scope": "the app lacks the conversations.connect:write scope",
+    "team_not_found": "Slack Connect could not reach the customer's organisation",
+}
+
+
+def ts_time(ts: str) -> datetime:
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+class SlackMessenger:
+    platform = "slack"
+
+    def __init__(self, client: WebClient, *, name_template: str = "case-{number}", private: bool = True,
+                 external_limited: bool = True, ca_bundle: str | None = None) -> None:  # fmt: skip
+        self.client = client
+        self.name_template = name_template
+        self.private = private
+        self.external_limited = external_limited
+        self.ca_bundle = ca_bundle
+        self._emails: dict[str, tuple[str, str]] = {}
+
+    @cached_property
+    def identity(self) -> dict[str, Any]:
+        return dict(call("auth.test", self.client.auth_test).data)  # type: ignore[arg-type]
+
+    @property
+    def bot_user_id(self) -> str:
+        return str(self.identity["user_id"])
+
+    # -- rooms ----------------------------------------------------------------------------------
+    def ensure_room(self, spec: RoomSpec) -> RoomRef:
+        marker = f"CaseRoom case {spec.key}"
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            name = channel_name(self.name_template, spec.key, attempt)
+            try:
+                created = call("conversations.create", self.client.conversations_create, name=name,
+                               is_private=self.private)  # fmt: skip
+                channel = created["channel"]
+            except SlackRefusal as exc:
+                if exc.code != "name_taken":
+                    raise
+                channel = self._ours(name, marker)
+                if channel is None:
+                    continue  # another channel (often an archived one) holds the name: try the next suffix
+            self._dress(channel, spec, marker)
+            return RoomRef(self.platform, channel["id"], self.room_link(channel["id"]), channel["name"])
+        raise PermanentPlatformError(f"no free channel name for case {spec.key} after {MAX_ATTEMPTS} tries")
+
+    def _ours(self, name: str, marker: str) -> dict[str, Any] | None:
+        """The channel called ``name`` if we created it for this case (before a crash lost its id)."""
+        cursor = None
+        while True:
+            page = call("conversations.list", self.client.conversations_list,
+                types="public_channel,private_channel", exclude_archived=False, limit=1000, cursor=cursor)  # fmt: skip
+            channels: list[dict[str, Any]] = page.get("channels", [])
+            for ch in channels:
+                if ch.get("name") == name:
+                    mine = ch.get("creator") == self.bot_user_id or (ch.get("purpose") or {}).get("value") == marker
+                    return ch if mine and not ch.get("is_archived") else None
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
+
+    def _dress(self, channel: dict[str, Any], spec: RoomSpec, marker: str) -> None:
+        cid = channel["id"]
+        call("conversations.setPurpose", self.client.conversations_setPurpose, channel=cid, purpose=marker)
+        topic = trim(escape(" ".join(spec.topic.split())), 250)
+        call("conversations.setTopic", self.client.conversations_setTopic, channel=cid, topic=topic)
+        if spec.crm_link:
+            link = spec.crm_link
+            try:
+                call("bookmarks.add", self.client.bookmarks_add, channel_id=cid, title="CRM case",
+                                                                         type="link", link=link)  # fmt: skip
+            except SlackRefusal as exc:
+                if exc.code != "already_exists":
+                    raise
+
+    def room_link(self, room_id: str) -> str:
+        return f"{str(self.identity.get('url', 'https://slack.com/')).rstrip('/')}/archives/{room_id}"
+
+    def archive(self, room_id: str) -> None:
+        try:
+            call("conversations.archive", self.client.conversations_archive, channel=room_id)
+        except SlackRefusal as exc:
+            if exc.code != "already_archived":
+                raise
+
+    # -- people -----------------------------------------------------------------------------------
+    def add_member(self, room_id: str, email: str, *, external: bool = False) -> MemberResult:
+        user = self._lookup(email)
+        if user and not user.get("is_stranger") and not (external and user.get("is_restricted")):
+            try:
+                call("conversations.invite", self.client.conversations_invite, channel=room_id,
+                                                                                       users=user["id"])  # fmt: skip
+            except SlackRefusal as exc:
+                if exc.code == "already_in_channel":
+                    return MemberResult(MemberOutcome.ALREADY, member_id=user["id"])
+                if exc.code in ("user_is_restricted", "user_is_ultra_restricted", "cant_invite"):
+                    return MemberResult(MemberOutcome.REFUSED, f"Slack would not add {email} ({exc.code})")
+                raise
+            return MemberResult(MemberOutcome.ADDED, member_id=user["id"])
+        if not external:
+            return MemberResult(MemberOutcome.REFUSED, f"{email} has no account in this Slack workspace")
+        return self._connect(room_id, email)
+
+    def _connect(self, room_id: str, email: str) -> MemberResult:
+        """Invite a customer from another organisation through Slack Connect."""
+        try:
+            answer = call("conversations.inviteShared", self.client.conversations_inviteShared,
+                channel=room_id, emails=[email], external_limited=self.external_limited)  # fmt: skip
+        except SlackRefusal as exc:
+            if exc.code == "already_in_channel":
+                return MemberResult(MemberOutcome.ALREADY)
+            reason = CONNECT_REFUSALS.get(exc.code, f"Slack refused the Slack Connect invitation ({exc.code})")
+            return MemberResult(MemberOutcome.REFUSED, reason)
+        return MemberResult(MemberOutcome.INVITED, member_id=str(answer.get("invite_id", "")))
+
+    def _lookup(self, email: str) -> dict[str, Any] | None:
+        try:
+            return dict(call("users.lookupByEmail", self.client.users_lookupByEmail, email=email)["user"])
+        except SlackRefusal as exc:
+            if exc.code == "users_not_found":
+                return None
+            raise
+
+    def remove_member(self, room_id: str, member_id: str) -> None:
+        try:
+            call("conversations.kick", self.client.conversations_kick, channel=room_id, user=member_id)
+        except SlackRefusal as exc:
+            if exc.code != "not_in_channel":
+                raise
+
+    def list_members(self, room_id: str) -> list[Member]:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = call("conversations.members", self.client.conversations_members,
+                channel=room_id, limit=1000, cursor=cursor)  # fmt: skip
+            ids += page.get("members", [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
+        out = []
+        for uid in ids:
+            email, name = self.person(uid)
+            out.append(Member(uid, email, name, is_bot=uid == self.bot_user_id))
+        return out
+
+    def person(self, user_id: str) -> tuple[str, str]:
+        if user_id not in self._emails:
+            try:
+                user = call("users.info", self.client.users_info, user=user_id)["user"]
+            except SlackRefusal:
+                return "", ""
+            profile = user.get("profile") or {}
+            name = profile.get("real_name") or user.get("real_name") or user.get("name") or ""
+            self._emails[user_id] = ((profile.get("email") or "").lower(), name)
+        return self._emails[user_id]
+
+    # -- messages ---------------------------------------------------------------------------------
+    def post(self, room_id: str, text: str, *, thread_id: str | None = None) -> str:
+        # Escaped, and never parse=full or link_names: no untrusted text can ping @channel or a person.
+        safe = escape(text)
+        parts = [safe[i : i + TEXT_LIMIT] for i in range(0, len(safe), TEXT_LIMIT)] or [""]
+        stamps = [self._post(channel=room_id, text=part, thread_ts=thread_id) for part in parts]
+        return stamps[0]
+
+    def _post(self, **fields: Any) -> str:
+        return str(call("chat.postMessage", self.client.chat_postMessage, **fields)["ts"])
+
+    def post_card(self, room_id: str, card: Card) -> str:
+        title = {"type": "plain_text", "text": trim(card.title, 150)}
+        blocks: list[dict[str, Any]] = [{"type": "header", "text": title}]
+        if card.fields:
+            blocks.append({"type": "section", "fields": [
+                {"type": "mrkdwn", "text": f"*{escape(k)}*\n{escape(v)}"} for k, v in card.fields[:10]]})  # fmt: skip
+        if card.footer:
+            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": escape(card.footer)}]})
+        return self._post(channel=room_id, text=escape(card.as_text())[:TEXT_LIMIT], blocks=blocks)
+
+    def reply_private(self, room_id: str, user_id: str, text: str, *, reply_token: str | None = None) -> None:
+        safe = escape(text)[:TEXT_LIMIT]
+        if reply_token:  # a slash command's response_url: the answer appears where the command was typed
+            resp = requests.post(reply_token, json={"response_type": "ephemeral", "text": safe}, timeout=10,
+                                 verify=self.ca_bundle or True)  # fmt: skip
+            if resp.status_code < 300:
+                return
+        call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=safe)
+
+    def history(self, room_id: str) -> Iterator[HistoryMessage]:
+        for msg in self._pages("conversations.history", self.client.conversations_history, channel=room_id):
+            yield self._history_message(msg)
+            if msg.get("reply_count"):
+                replies = self._pages("conversations.replies", self.client.conversations_replies,
+                                      channel=room_id, ts=msg["ts"])  # fmt: skip
+                for reply in replies:
+                    if reply["ts"] != msg["ts"]:
+                        yield self._history_message(reply)
+
+    def _pages(self, method: str, fn: Any, **args: Any) -> Iterator[dict[str, Any]]:
+        cursor = None
+        while True:
+            page = call(method, fn, limit=200, cursor=cursor, **args)
+            yield from page.get("messages", [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return
+
+    def _history_message(self, m: dict[str, Any]) -> HistoryMessage:
+        uid = m.get("user") or m.get("bot_id") or ""
+        email, name = self.person(uid) if m.get("user") else ("", m.get("username", ""))
+        files = tuple(FileRef(f["id"], f.get("name", ""), f.get("size"), f.get("mimetype")) for f in m.get("files", []))
+        edited = (m.get("edited") or {}).get("ts")
+        parent = m.get("thread_ts") if m.get("thread_ts") not in (None, m["ts"]) else None
+        return HistoryMessage(m["ts"], uid, email, name, unescape(m.get("text", "")), ts_time(m["ts"]),
+                              parent_id=parent, edited=ts_time(edited) if edited else None, files=files)  # fmt: skip
+
+    # -- files ------------------------------------------------------------------------------------
+    def download_file(self, file: FileRef) -> DownloadedFile:
+        # Slack Connect files may say "check_file_info": files.info gives the download URL either way.
+        info = call("files.info", self.client.files_info, file=file.file_id)["file"]
+        url = info.get("url_private_download") or info.get("url_private")
+        if not url:
+            raise PermanentPlatformError(f"Slack gives no download URL for {file.name or file.file_id}")
+        resp = requests.get(url, headers={"Authorization": f"Bearer {self.client.token}"}, timeout=60,
+                            verify=self.ca_bundle or True)  # fmt: skip
+        if resp.status_code == 429 or resp.status_code >= 500:
+            raise TransientPlatformError(f"Slack file download: HTTP {resp.status_code}")
+        if resp.status_code != 200:
+            raise PermanentPlatformError(f"Slack file download: HTTP {resp.status_code}")
+        mime = info.get("mimetype") or file.mime or "application/octet-stream"
+        return DownloadedFile(info.get("name") or file.name, mime, resp.content)
+
+    def visibility(self) -> Visibility:
+        return Visibility()

@@ -1,0 +1,36 @@
+"""The Slack plugin: its messaging port, ``/slack/events`` through Bolt, and its inbound job."""
+
+from __future__ import annotations
+
+import ssl
+
+from slack_sdk import WebClient
+
+from bot.plugins import PluginContext, PluginParts
+from bot.worker import JobKind
+from integrations.slack import inbound, receiver
+from integrations.slack.messenger import SlackMessenger
+
+
+class SlackPlugin:
+    name = "slack"
+
+    def build(self, ctx: PluginContext) -> PluginParts | None:
+        s = ctx.settings
+        if s.slack_bot_token is None or s.slack_signing_secret is None:
+            return None
+        # slack_sdk uses urllib, which ignores REQUESTS_CA_BUNDLE: hand it the same trust explicitly.
+        context = ssl.create_default_context(cafile=s.ca_bundle) if s.ca_bundle else None
+        client = WebClient(token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url, ssl=context,
+                           timeout=30)  # fmt: skip
+        messenger = SlackMessenger(client, name_template=s.slack_channel_template, private=s.slack_private_channels,
+                                   external_limited=s.slack_external_limited, ca_bundle=s.ca_bundle)  # fmt: skip
+        bolt = receiver.build_app(client, s.slack_signing_secret.get_secret_value(), ctx.ingest, ctx.services)
+        return PluginParts(
+            messaging=messenger,
+            routers=[receiver.router(bolt)],
+            job_kinds={receiver.KIND: JobKind(inbound.InboundJob(messenger, ctx.queue))},
+        )
+
+
+plugin = SlackPlugin()
