@@ -126,12 +126,18 @@ def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, 
     return load_settings(), stop
 
 
-def main() -> None:
+def build() -> typer.Typer:
+    """The whole CLI: the core's commands plus those the integrations contribute (``caseroom.cli``)."""
+    mounted = {group.name for group in app.registered_groups}
     for ep in entry_points(group="caseroom.cli"):
-        sub = ep.load()
-        app.add_typer(sub, name=ep.name)
+        if ep.name not in mounted:
+            app.add_typer(ep.load(), name=ep.name)
+    return app
+
+
+def main() -> None:
     try:
-        app()
+        build()()
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         sys.exit(2)

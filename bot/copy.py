@@ -40,6 +40,11 @@ def uploaded(name: str, file_name: str, size: int | None) -> str:
     return f"{name} uploaded {file_name} ({human_size(size)})"
 
 
+def file_not_filed(name: str, error: str) -> str:
+    reason = error.split(": ", 1)[-1] if ": " in error else error
+    return f"{name} could not be filed on the CRM case: {reason}"
+
+
 def refused(email: str, reason: str) -> str:
     return f"Could not add {email} to this room: {reason}"
 

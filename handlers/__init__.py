@@ -14,7 +14,7 @@ def job_kinds(sv: Services) -> dict[str, JobKind]:
     return {
         case_events.KIND: JobKind(partial(case_events.run, sv), partial(case_events.on_dead, sv)),
         room_events.KIND: JobKind(partial(room_events.run, sv)),
-        room_events.FILE_KIND: JobKind(partial(room_events.file_to_crm, sv)),
+        room_events.FILE_KIND: JobKind(partial(room_events.file_to_crm, sv), partial(room_events.file_not_filed, sv)),
         command_requests.KIND: JobKind(partial(command_requests.run, sv)),
         maintenance.PURGE_KIND: JobKind(lambda _job: maintenance.purge(sv)),
     }

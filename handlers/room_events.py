@@ -13,7 +13,7 @@ from bot import cases, copy, timeline
 from bot.events import RoomEvent
 from bot.jobs import PermanentJobError
 from bot.membership import participant
-from bot.models import CaseFile, Job, Participant, Role, TimelineEvent
+from bot.models import Case, CaseFile, Job, Participant, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.messaging import FileRef, TransientPlatformError
@@ -114,6 +114,21 @@ def file_to_crm(sv: Services, job: Job) -> None:
         row.crm_ref = ref
         s.add(row)
         s.commit()
+
+
+def file_not_filed(sv: Services, job: Job, error: str) -> None:
+    """A file that can never be filed (quarantined, too big, gone): say so in the room and on the timeline."""
+    p = job.payload
+    name = p["file"]["name"] or "a file"
+    text = copy.file_not_filed(name, error)
+    with sv.db.session() as s:
+        case = s.get(Case, p["case_id"])
+        room = cases.room_of(s, p["case_id"]) if case else None
+        timeline.record(s, p["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"file": p["file"]},
+                        source_key=f"file-failed:{p['file']['file_id']}")  # fmt: skip
+        s.commit()
+    if room and room.room_id and room.state not in ("closing", "closed"):
+        sv.messenger(p["platform"]).post(room.room_id, text)
 
 
 def _case_file(s: Session, p: dict[str, Any]) -> CaseFile:

@@ -194,5 +194,6 @@ class FakeCRM:
         self._record("add_comment", crm_id=crm_id, text=text)
 
     def attach_file(self, crm_id: str, name: str, content: bytes, mime: str) -> str:
-        self._record("attach_file", crm_id=crm_id, name=name, size=len(content), mime=mime)
+        text = content.decode() if mime.startswith(("text/", "application/json")) else None
+        self._record("attach_file", crm_id=crm_id, name=name, size=len(content), mime=mime, text=text)
         return f"file-{name}"

@@ -118,6 +118,9 @@ def test_without_an_observer_the_bot_says_what_it_cannot_see(tmp_path: Path) -> 
         assert "sees only the messages that mention it" in status
         w.deliver(event_id="evt_close", type_="case.closed", occurred_at="2026-11-23T09:00:00Z", status="Closed")
         w.settle(lambda: any(c["name"].endswith(".html") for c in w.state.calls("crm.attach_file")))
+        html = next(c["text"] for c in w.state.calls("crm.attach_file") if c["name"].endswith(".html"))
+        assert "sees only the messages that mention it" in html
+        assert "not addressed to the bot" not in html
 
 
 def test_closing_exports_everything_then_empties_and_locks_the_space(tmp_path: Path) -> None:
@@ -170,3 +173,54 @@ def test_a_long_retry_after_does_not_hold_up_other_cases(tmp_path: Path) -> None
         w.settle(lambda: "Kenji Sato joined the room" in w.texts(room_id), timeout=10, idle=False)
         waiting = [j for j in w.rt.queue.list() if j.status == JobStatus.QUEUED]
         assert [(j.kind, j.attempts) for j in waiting if j.last_error] == [("case.event", 1)], waiting
+
+
+def upload(w: object, room_id: str, name: str) -> dict[str, object]:
+    return w.act("act/message", as_email=CUSTOMER, room_id=room_id, text="", file={  # type: ignore[attr-defined,no-any-return]
+        "name": name, "mime": "application/octet-stream", "content_b64": base64.b64encode(b"x" * 100).decode()})
+
+
+def test_a_file_being_scanned_is_filed_later_and_an_infected_one_is_reported(tmp_path: Path) -> None:
+    with webex_world(tmp_path) as w:
+        w.deliver()
+        w.settle(lambda: bool(w.state.calls("crm.write_room_url")))
+        room_id = w.room()["id"]
+        w.rt.settings.job_backoff_base_seconds = 0
+        httpx.post(f"{w.emu_url}/_sandbox/knobs", json={}).raise_for_status()
+        scanned = upload(w, room_id, "scan-me.log")
+        bad = upload(w, room_id, "evil.exe")
+        for msg, state in ((scanned, "scanning"), (bad, "infected")):
+            content_id = str(msg["files"][0]).rsplit("/", 1)[-1]  # type: ignore[index]
+            httpx.post(f"{w.emu_url}/_sandbox/files/{content_id}/scan", json={"state": state}).raise_for_status()
+        w.settle(lambda: any("evil.exe could not be filed" in t for t in w.texts(room_id)), idle=False)
+        assert not [c for c in w.state.calls("crm.attach_file") if c["name"] in ("scan-me.log", "evil.exe")]
+        content_id = str(scanned["files"][0]).rsplit("/", 1)[-1]  # type: ignore[index]
+        httpx.post(f"{w.emu_url}/_sandbox/files/{content_id}/scan", json={"state": "clean"}).raise_for_status()
+        w.settle(lambda: any(c["name"] == "scan-me.log" for c in w.state.calls("crm.attach_file")), timeout=30)
+        assert "quarantined" in next(t for t in w.texts(room_id) if "evil.exe could not be filed" in t)
+
+
+def test_setup_registers_webhooks_idempotently_and_removes_stale_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from bot.cli import build
+
+    with webex_world(tmp_path) as w:
+        monkeypatch.setenv("WEBEX_BASE_URL", f"{w.emu_url}/v1/")
+        monkeypatch.setenv("WEBEX_ACCESS_TOKEN", w.emu.bot_token)
+        monkeypatch.setenv("WEBEX_OBSERVER_TOKEN", w.emu.observer_token or "")
+        monkeypatch.setenv("WEBEX_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        runner = CliRunner()
+        moved = runner.invoke(build(), ["webex", "setup", "--public-url", "https://new.example"], terminal_width=200)
+        assert moved.exit_code == 0, moved.output
+        verbs = [line.split()[0] for line in moved.output.splitlines() if line[:1].isalpha()]
+        assert verbs.count("created") == 4 and verbs.count("removed") == 4
+        again = runner.invoke(build(), ["webex", "setup", "--public-url", "https://new.example"], terminal_width=200)
+        verbs = [line.split()[0] for line in again.output.splitlines() if line[:1].isalpha()]
+        assert verbs == ["kept"] * 4
+        assert "WEBEX_WEBHOOK_SECRET=" not in again.output  # the configured secret was kept
+        hooks = w.emu.snapshot()["webhooks"]
+        assert {h["targetUrl"] for h in hooks} == {"https://new.example/webhooks/webex"}
+        assert len(hooks) == 4
