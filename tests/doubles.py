@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import signal
 import threading
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from integrations.crm import CaseSnapshot
+from integrations.crm import CaseSnapshot, TransientCRMError
 from integrations.messaging import (
     Card,
     DownloadedFile,
@@ -44,13 +45,14 @@ class SharedState:
 
     @contextmanager
     def edit(self) -> Iterator[dict[str, Any]]:
-        with _LOCK, open(self.path, "r+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            data = json.load(fh)
+        # A lock file plus write-and-rename: a process SIGKILLed mid-edit leaves the old state intact.
+        with _LOCK, open(f"{self.path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            data = json.loads(self.path.read_text())
             yield data
-            fh.seek(0)
-            fh.truncate()
-            json.dump(data, fh)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.path)
 
     def read(self) -> dict[str, Any]:
         with self.edit() as data:
@@ -58,6 +60,11 @@ class SharedState:
 
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         return [c for c in self.read()["calls"] if method is None or c["method"] == method]
+
+    def chaos(self, rate: float) -> None:
+        """Every platform call fails transiently with probability ``rate`` (a flaky network, 429s, 5xx)."""
+        with self.edit() as data:
+            data["faults"]["*"] = data["faults"]["crm*"] = {"rate": rate}
 
     def set_fault(self, method: str, action: str, times: int = 1, **extra: Any) -> None:
         """``action``: "kill" (SIGKILL this process), "kill_after" (do the call, then die), "transient"."""
@@ -76,7 +83,10 @@ class FakeMessenger:
         action, retry_after = None, None
         with self.state.edit() as data:
             fault = data["faults"].get(method)
-            if fault and fault["times"] > 0:
+            chaos = data["faults"].get("*")
+            if chaos and random.random() < chaos["rate"]:
+                action = "transient"
+            elif fault and fault["times"] > 0:
                 fault["times"] -= 1  # persisted before acting, so a restarted process does not die again
                 action, retry_after = fault["action"], fault.get("retry_after")
             else:
@@ -124,6 +134,8 @@ class FakeMessenger:
                 return MemberResult(MemberOutcome.REFUSED, "the platform refused this address")
             already = email in room["members"]
             room["members"][email] = {"id": f"user-{email}", "name": email.split("@")[0]}
+            if not already:
+                data.setdefault("added", []).append([room["id"], email])
         self._after("add_member")
         return MemberResult(MemberOutcome.ALREADY if already else MemberOutcome.ADDED, member_id=f"user-{email}")
 
@@ -182,7 +194,12 @@ class FakeCRM:
 
     def _record(self, method: str, **args: Any) -> None:
         with self.state.edit() as data:
-            data["calls"].append({"method": f"crm.{method}", **args})
+            chaos = data["faults"].get("crm*")
+            flaky = bool(chaos and random.random() < chaos["rate"])
+            if not flaky:
+                data["calls"].append({"method": f"crm.{method}", **args})
+        if flaky:
+            raise TransientCRMError(f"crm.{method}: simulated 503")
 
     def read_case(self, crm_id: str) -> CaseSnapshot | None:
         return self.cases.get(crm_id)

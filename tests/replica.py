@@ -8,6 +8,7 @@ Delivers the standard test case event (optionally) through the HTTP app, then dr
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ def main() -> None:
     ap.add_argument("state_file", type=Path)
     ap.add_argument("--deliver")
     ap.add_argument("--lease", type=float, default=120.0)
+    ap.add_argument("--until", type=Path, help="keep working until this file exists and the queue is idle")
     args = ap.parse_args()
     rt, _ = runtime(args.db_url, args.state_file, CASEROOM_JOB_LEASE_SECONDS=args.lease)
     if args.deliver:
@@ -28,8 +30,13 @@ def main() -> None:
         r = TestClient(rt.app).post("/webhooks/crm", content=body, headers=signed_headers(body))
         r.raise_for_status()
     worker = rt.worker()
-    for _ in range(20):
-        worker.drain(timeout=10)
+    if args.until:
+        while not (args.until.exists() and rt.queue.pending() == 0):
+            if not worker.run_once():
+                time.sleep(0.02)
+    else:
+        for _ in range(20):
+            worker.drain(timeout=10)
     rt.stop()
 
 

@@ -25,10 +25,11 @@ class SlackPlugin:
                            timeout=30)  # fmt: skip
         messenger = SlackMessenger(client, name_template=s.slack_channel_template, private=s.slack_private_channels,
                                    external_limited=s.slack_external_limited, ca_bundle=s.ca_bundle)  # fmt: skip
-        bolt = receiver.build_app(client, s.slack_signing_secret.get_secret_value(), ctx.ingest, ctx.services)
+        secret = s.slack_signing_secret.get_secret_value()
+        bolt = receiver.build_app(client, secret, ctx.ingest, ctx.services)
         return PluginParts(
             messaging=messenger,
-            routers=[receiver.router(bolt)],
+            routers=[receiver.router(bolt, secret)],
             job_kinds={receiver.KIND: JobKind(inbound.InboundJob(messenger, ctx.queue))},
         )
 

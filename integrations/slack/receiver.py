@@ -4,18 +4,25 @@ Bolt checks ``X-Slack-Signature`` and the timestamp (401 otherwise) and answers 
 ``process_before_response`` keeps the ack until the event is stored, so an ack always means "kept".
 Every subscribed event has a listener: Bolt answers 404 to an unmatched one, which Slack retries.
 Retries (``X-Slack-Retry-Num``) carry the same ``event_id``, which the delivery key deduplicates.
+The bot's own events are filtered by the inbound job, which knows the bot's user id without a request-time call.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from slack_bolt import Ack, App
 from slack_bolt.adapter.starlette import SlackRequestHandler
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot import metrics
@@ -26,12 +33,22 @@ from handlers import command_requests
 from integrations.slack.text import escape
 
 KIND = "slack.inbound"
+TOLERANCE_SECONDS = 300
 IGNORED_SUBTYPES = {"channel_join", "channel_leave", "bot_message", "channel_topic", "channel_purpose"}
 
 
 def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Services) -> App:
-    bolt = App(client=client, signing_secret=signing_secret, token_verification_enabled=False,
-               process_before_response=True)  # fmt: skip
+    token = client.token or ""
+
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        # The request path must not call Slack (Bolt's default asks auth.test on the first request and
+        # answers 500 when that fails); this single-workspace app knows its token already.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    # No token on Bolt's own client: ``authorize`` supplies it, and the work is done by jobs anyway.
+    quiet = WebClient(base_url=client.base_url, ssl=client.ssl, timeout=client.timeout)
+    bolt = App(client=quiet, signing_secret=signing_secret, authorize=authorize, process_before_response=True,
+               ignoring_self_events_enabled=False)  # fmt: skip
 
     def store(body: dict[str, Any], lane_channel: str) -> None:
         job = JobSpec(KIND, {"type": "event", "body": body}, lane=f"room:slack:{lane_channel}")
@@ -81,12 +98,50 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
     return bolt
 
 
-def router(bolt: App) -> APIRouter:
+def signed_by_slack(secret: str, body: bytes, timestamp: str, signature: str, now: float | None = None) -> bool:
+    """Slack's v0 scheme over the raw bytes (slack_sdk's verifier decodes them first and fails on non-UTF-8)."""
+    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > TOLERANCE_SECONDS:
+        return False
+    expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
+
+
+def well_formed(body: bytes, content_type: str) -> bool:
+    """An Events API envelope (a JSON object) or a form with a slash command or an interaction payload."""
+    try:
+        if content_type.startswith("application/json"):
+            return isinstance(json.loads(body), dict)
+        form = parse_qs(body.decode(), strict_parsing=False)
+    except ValueError:
+        return False
+    if "payload" in form:
+        try:
+            return isinstance(json.loads(form["payload"][0]), dict)
+        except ValueError:
+            return False
+    return "command" in form
+
+
+def router(bolt: App, signing_secret: str) -> APIRouter:
     handler = SlackRequestHandler(bolt)
     r = APIRouter()
 
     @r.post("/slack/events", tags=["webhooks"])
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        # Verified here first: Bolt parses the body before checking the signature, and a body that does not
+        # parse would otherwise be a 500 for anyone who can reach the URL.
+        body = await request.body()
+        if not signed_by_slack(signing_secret, body, request.headers.get("x-slack-request-timestamp", ""),
+                               request.headers.get("x-slack-signature", "")):  # fmt: skip
+            metrics.WEBHOOKS.labels(source="slack", outcome="unauthorized").inc()
+            return JSONResponse({"ok": False, "error": "invalid or stale X-Slack-Signature"}, status_code=401)
+        if not well_formed(body, request.headers.get("content-type", "")):
+            metrics.WEBHOOKS.labels(source="slack", outcome="malformed").inc()
+            return JSONResponse({"ok": False, "error": "not a Slack event, command or interaction"}, status_code=400)
+        try:
+            return await handler.handle(request)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            metrics.WEBHOOKS.labels(source="slack", outcome="malformed").inc()
+            return JSONResponse({"ok": False, "error": "not a Slack event, command or interaction"}, status_code=400)
 
     return r
