@@ -14,7 +14,7 @@ import warnings
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
-from benchmarks import webhook_ack  # noqa: E402  (after the filter, which must precede the import)
+from benchmarks import transcript_memory, webhook_ack  # noqa: E402  (after the filter, which must come first)
 
 
 def main() -> int:
@@ -22,6 +22,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
     args = ap.parse_args()
     webhook_ack.run(quick=args.quick)
+    transcript_memory.run(quick=args.quick)
     return 0
 
 

@@ -7,18 +7,26 @@ jobs (see ``bot/worker.py``).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from bot import __version__, cases, crm_webhook, metrics
+from bot import __version__, cases, crm_webhook, dashboard, metrics, transcript
 from bot.ingest import Ingest
 from bot.limits import BodyLimit, BodyTooLarge
-from bot.models import RoomState
+from bot.models import Case, RoomState
 from bot.services import Services
 
 
@@ -35,6 +43,7 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = ()) -> FastAPI:
     app.include_router(crm_webhook.router(ingest, _secret(sv), sv.settings.webhook_tolerance_seconds))
     for r in routers:
         app.include_router(r)
+    app.include_router(dashboard.router(sv))
 
     @app.get("/healthz", tags=["operations"])
     def healthz() -> Response:
@@ -74,8 +83,48 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = ()) -> FastAPI:
             return _page(410, "Case closed", f"Case {case_number} is closed; its transcript is filed on the case.")
         return RedirectResponse(found.url, status_code=302)
 
+    admin_only = dashboard.admin_gate(sv)
+
+    @app.get("/cases/{case_number}/transcript", tags=["rooms"])
+    def case_transcript(request: Request, case_number: str, fmt: str = Query("html", alias="format")) -> Response:
+        """The case's transcript, streamed from the timeline (html, json or md); admins only."""
+        refused = admin_only(request)
+        if refused is not None:
+            return refused
+        if fmt not in transcript.FORMATS:
+            return _page(400, "Unknown format", f"Ask for one of: {', '.join(transcript.FORMATS)}.")
+        with sv.db.session() as s:
+            case = cases.case_by_number(s, case_number)
+        if case is None or case.id is None:
+            return _page(404, "No such case", f"CaseRoom knows no case {case_number}.")
+        name = f"case-{quote(case.number, safe='')}-transcript.{fmt}"
+        headers = {"Content-Disposition": f"inline; filename={name}", "X-Content-Type-Options": "nosniff",
+                   "Content-Security-Policy": transcript.CSP}  # fmt: skip
+        return StreamingResponse(
+            _stream(sv, case.id, fmt),
+            media_type=transcript.MEDIA_TYPES[fmt],
+            headers=headers,
+        )
+
     app.add_middleware(BodyLimit, max_bytes=sv.settings.max_body_bytes)
     return app
+
+
+def _stream(sv: Services, case_id: int, fmt: transcript.Format) -> Iterator[bytes]:
+    """Pieces of the transcript as they are rendered; the session lives as long as the response."""
+    with sv.db.session() as s:
+        case = s.get(Case, case_id)
+        messenger = sv.messaging.get(case.platform) if case else None
+        doc = transcript.build(s, case_id, visibility=messenger.visibility() if messenger else None)
+        buf: list[str] = []
+        size = 0
+        for piece in transcript.chunks(doc, fmt):
+            buf.append(piece)
+            size += len(piece)
+            if size >= 64_000:  # a few large writes rather than one per entry
+                yield "".join(buf).encode()
+                buf, size = [], 0
+        yield "".join(buf).encode()
 
 
 def _secret(sv: Services) -> str | None:

@@ -120,9 +120,19 @@ def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, 
         err.print("[red]no credentials are set and the sandbox is not installed[/red]")
         raise typer.Exit(2)
     start = eps[0].load()
-    overrides, stop = start(public_url=f"http://{host}:{port}")
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  (a wildcard is no address)
+    public_url = f"http://{reachable}:{port}"
+    overrides, stop = start(public_url=public_url)
     os.environ.update(overrides)  # REQUESTS_CA_BUNDLE must reach every requests session
-    console.print("[bold]Sandbox mode[/bold]: no credentials set, talking to local emulators.")
+    os.environ["CASEROOM_PUBLIC_URL"] = public_url
+    console.print("[bold]Sandbox mode[/bold]: no credentials are set, so CaseRoom talks to local emulators of "
+                  "Webex, Slack and Salesforce (a development and evaluation tool, not the real clouds).")  # fmt: skip
+    for key in ("WEBEX_BASE_URL", "SLACK_API_URL", "SALESFORCE_INSTANCE_URL"):
+        base = overrides.get(key, "").removesuffix("/v1/").removesuffix("/api/")
+        console.print(f"  {key.split('_')[0].title():<11} {base}   (state: {base}/_sandbox/state)")
+    console.print(f"  Sandbox CRM webhook secret (sign POST {public_url}/webhooks/crm with it): "
+                  f"{overrides.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
+    console.print("  To watch a whole case go by, run [bold]caseroom demo[/bold] (it starts its own instance).")
     return load_settings(), stop
 
 

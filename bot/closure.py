@@ -114,12 +114,16 @@ class _Closer:
 
     def file_transcript(self) -> None:
         assert self.sv.crm is not None
+        visibility = self.messenger.visibility()
+        # Rendered inside the session (entries stream from it), filed after it closes: no session is held
+        # across a CRM call. The CRM port takes bytes, so here the whole document is in memory once.
         with self.sv.db.session() as s:
-            doc = transcript.build(s, self.case_id, visibility=self.messenger.visibility())
+            doc = transcript.build(s, self.case_id, visibility=visibility)
+            page, data, comment = transcript.to_html(doc), transcript.to_json(doc), transcript.summary_comment(doc)
         name = f"case-{self.case.number}-transcript"
-        self.sv.crm.attach_file(self.case.crm_id, f"{name}.html", transcript.to_html(doc).encode(), "text/html")
-        self.sv.crm.attach_file(self.case.crm_id, f"{name}.json", transcript.to_json(doc).encode(), "application/json")
-        self.sv.crm.add_comment(self.case.crm_id, transcript.summary_comment(doc))
+        self.sv.crm.attach_file(self.case.crm_id, f"{name}.html", page.encode(), "text/html")
+        self.sv.crm.attach_file(self.case.crm_id, f"{name}.json", data.encode(), "application/json")
+        self.sv.crm.add_comment(self.case.crm_id, comment)
 
     def remove_members(self) -> None:
         for m in self.messenger.list_members(self.room_id):

@@ -7,6 +7,7 @@ The environment variable names are a public contract (README, "Configuration"). 
 from __future__ import annotations
 
 import os
+import re
 from functools import cached_property
 from typing import Literal
 
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     webhook_tolerance_seconds: int = Field(300, gt=0, alias="CASEROOM_WEBHOOK_TOLERANCE_SECONDS")
     keep_previous_engineer: bool = Field(True, alias="CASEROOM_KEEP_PREVIOUS_ENGINEER")
     partner_domains_raw: str = Field("", alias="CASEROOM_PARTNER_DOMAINS")  # customers may invite these too
+    admin_token: SecretStr | None = Field(None, alias="CASEROOM_ADMIN_TOKEN")  # dashboard login
+    admin_header: str | None = Field(None, alias="CASEROOM_ADMIN_HEADER")  # set by an authenticating proxy
+    shifts_file: str | None = Field(None, alias="CASEROOM_SHIFTS_FILE")  # follow-the-sun rota (shifts.toml)
+    follow_the_sun_raw: str = Field("P1,P2", alias="CASEROOM_FOLLOW_THE_SUN_PRIORITIES")  # "*": every case
 
     # Webex
     webex_access_token: SecretStr | None = Field(None, alias="WEBEX_ACCESS_TOKEN")
@@ -86,6 +91,35 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL, the address the platforms reach this service at")
         return v.rstrip("/")
 
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, v: SecretStr | None) -> SecretStr | None:
+        # The token is the dashboard's only password and the key of its session cookies: no short ones.
+        if v is not None and len(v.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters; `openssl rand -base64 32` makes a good one")
+        return v
+
+    @field_validator("admin_header")
+    @classmethod
+    def _admin_header(cls, v: str | None) -> str | None:
+        if v is not None and v.strip() and not re.fullmatch(r"[A-Za-z0-9-]+", v.strip()):
+            raise ValueError("must be an HTTP header name, e.g. X-Forwarded-User")
+        return (v.strip() or None) if v is not None else None
+
+    @field_validator("shifts_file")
+    @classmethod
+    def _shifts_file(cls, v: str | None) -> str | None:
+        # Read once here so that a wrong rota stops the start instead of dead-lettering the first handoff.
+        from bot.shifts.rota import RotaError, load
+
+        if v is None or not v.strip():
+            return None
+        try:
+            load(v.strip())
+        except RotaError as exc:
+            raise ValueError(str(exc)) from None
+        return v.strip()
+
     @field_validator("salesforce_org_id")
     @classmethod
     def _org_id(cls, v: str | None) -> str | None:
@@ -104,6 +138,12 @@ class Settings(BaseSettings):
     @property
     def partner_domains(self) -> set[str]:
         return {d.strip().lower().lstrip("@") for d in self.partner_domains_raw.split(",") if d.strip()}
+
+    @property
+    def follow_the_sun_priorities(self) -> set[str] | None:
+        """Case priorities that follow the sun; ``None`` means every priority."""
+        words = {p.strip().lower() for p in self.follow_the_sun_raw.split(",") if p.strip()}
+        return None if "*" in words else words
 
     @cached_property
     def has_credentials(self) -> bool:

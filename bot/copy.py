@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from integrations.messaging import Card
+
 
 def human_size(n: int | None) -> str:
     if n is None:
@@ -61,3 +63,42 @@ def rotation(previous: str | None, new: str) -> str:
 
 def closing(number: str) -> str:
     return f"Case {number} is closed. The transcript and files are being filed on the case; this room will be archived."
+
+
+# -- handoffs ----------------------------------------------------------------------------------------
+OWNER_CHANGED = "the case owner changed in the CRM"
+NO_OPEN_QUESTIONS = "none: the last word is the engineer's"
+NOTHING_YET = "none yet"
+NO_FILES = "none"
+
+
+def shift_starts(region: str, local_start: str) -> str:
+    return f"the {region} shift starts ({local_start})"
+
+
+def handed_over_by(name: str) -> str:
+    return f"handed over by {name} (/case handoff)"
+
+
+def engineer_at(name: str, email: str, local_time: str) -> str:
+    who = f"{name} <{email}>" if name and name.lower() != email.lower() else email
+    return f"{who}, {local_time}"
+
+
+def handoff_card(
+    number: str,
+    *,
+    previous: str | None,
+    new: str,
+    rows: list[tuple[str, str]],
+) -> Card:
+    """The handoff as a card; the title keeps the one-line wording of a plain handoff."""
+    return Card(rotation(previous, new), rows, f"Case {number} · /case status and /case timeline for the rest")
+
+
+def handoff_done(new: str) -> str:
+    return f"Handed over to {new}; the handoff card is in the room."
+
+
+def already_holds(new: str) -> str:
+    return f"{new} already has this case."

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
 
-from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from bot import models, search  # noqa: F401  (models registers the tables on SQLModel.metadata)
 
 
 def normalise_url(url: str) -> str:
@@ -52,6 +52,8 @@ class Database:
             else:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             SQLModel.metadata.create_all(conn)
+            # Search structures are not SQLModel tables (FTS5 virtual tables, expression indexes).
+            search.create_index(conn)
 
     def drop_all(self) -> None:
         SQLModel.metadata.drop_all(self.engine)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from bot import cases, copy, timeline
+from bot import cases, copy, search, timeline
 from bot.closure import ensure_closed
 from bot.events import CaseEvent
 from bot.membership import ensure_member
 from bot.models import Case, Role, RoomState
 from bot.services import Services
+from bot.shifts.handoff import Handoff, ensure_handoff
 from integrations.crm import CaseSnapshot, Person
 from integrations.messaging import RoomSpec
 
@@ -147,6 +148,18 @@ class Lifecycle:
             )
             self._mark(case, "welcome")
 
+        if not cases.step_done(room, "similar_cases"):
+            # Knowledge reuse, once. The customer is in the room, so other customers' words stay out of it:
+            # the room gets case numbers and links, the engineers the passages as an internal CRM comment.
+            with sv.db.session() as s:
+                hits = search.similar(s, case_id, case.subject, case.description, limit=3)
+            if hits:
+                messenger.post(room.room_id, search.for_room(hits, sv.stable_url))
+                if sv.crm:
+                    details = search.describe(hits, "CaseRoom: similar resolved cases", sv.stable_url)
+                    sv.crm.add_comment(crm_id, details[:3900])
+            self._mark(case, "similar_cases")
+
         with sv.db.session() as s:
             room = cases.ensure_room_row(s, case, platform)
             if room.state == RoomState.OPENING:
@@ -155,36 +168,12 @@ class Lifecycle:
 
     # -- rotation ----------------------------------------------------------------------------------
     def rotate(self, snap: CaseSnapshot, previous: Person, event_id: str) -> None:
-        """Owner changed: the new engineer is in the room (ensured by ensure_open); post the handoff once."""
+        """Owner changed in the CRM: the new engineer is in the room (and re-invited if they had left);
+        the handoff card goes to the room, the timeline and the CRM once per event."""
         assert snap.engineer is not None
-        sv = self.sv
-        key = f"handoff:{event_id}"
-        with sv.db.session() as s:
-            case = cases.get_case(s, snap.crm_id)
-            assert case is not None and case.id is not None
-            room = cases.room_of(s, case.id)
-            if room is None or room.room_id is None or cases.step_done(room, key):
-                return
-            platform, room_id = room.platform, room.room_id
-        new_name = snap.engineer.name or snap.engineer.email
-        old_name = previous.name or previous.email
-        text = copy.rotation(old_name, new_name)
-        sv.messenger(platform).post(room_id, text)
-        if sv.crm:
-            sv.crm.add_comment(snap.crm_id, f"CaseRoom: {text}")
-        with sv.db.session() as s:
-            room = cases.ensure_room_row(s, case, platform)
-            cases.mark_step(s, room, key, sv.clock())
-            timeline.record(
-                s,
-                case.id,
-                timeline.Kind.HANDOFF,
-                text,
-                at=sv.clock(),
-                data={"from": previous.email, "to": snap.engineer.email},
-                source_key=key,
-            )
-            s.commit()
+        handoff = Handoff(snap.crm_id, snap.engineer, f"handoff:{event_id}", copy.OWNER_CHANGED, previous)
+        outcome = ensure_handoff(self.sv, handoff)
+        log.info("case %s: owner change %s: %s", snap.number, event_id, outcome)
 
     # -- failure -----------------------------------------------------------------------------------
     def mark_failed(self, crm_id: str, error: str) -> None:

@@ -17,7 +17,7 @@ from bot.plugins import Plugin, PluginContext, discover
 from bot.scheduler import LeaderScheduler, Periodic
 from bot.services import Services
 from bot.worker import JobKind, Worker, WorkerPool
-from handlers import job_kinds
+from handlers import job_kinds, shift_handoffs
 from integrations.crm import CRMPort
 from integrations.messaging import MessagingPort
 
@@ -46,6 +46,8 @@ class Runtime:
         self.services = Services(settings, self.db, self.queue, dict(messaging or {}), crm)
         all_routers = list(routers)
         periodic = [Periodic(maintenance.PURGE_KIND, 3600)]
+        if settings.shifts_file:
+            periodic.append(Periodic(shift_handoffs.CLOCK_KIND, shift_handoffs.CLOCK_SECONDS))
         plugin_kinds: dict[str, JobKind] = {}
         ctx = PluginContext(settings, Ingest(self.db, self.queue), self.queue, self.services)
         for plugin in discover() if plugins is None else plugins:

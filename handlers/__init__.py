@@ -7,7 +7,7 @@ from functools import partial
 from bot import maintenance
 from bot.services import Services
 from bot.worker import JobKind
-from handlers import case_events, command_requests, room_events
+from handlers import case_events, command_requests, room_events, shift_handoffs
 
 
 def job_kinds(sv: Services) -> dict[str, JobKind]:
@@ -17,4 +17,7 @@ def job_kinds(sv: Services) -> dict[str, JobKind]:
         room_events.FILE_KIND: JobKind(partial(room_events.file_to_crm, sv), partial(room_events.file_not_filed, sv)),
         command_requests.KIND: JobKind(partial(command_requests.run, sv)),
         maintenance.PURGE_KIND: JobKind(lambda _job: maintenance.purge(sv)),
+        shift_handoffs.CLOCK_KIND: JobKind(partial(shift_handoffs.clock, sv)),
+        shift_handoffs.START_KIND: JobKind(partial(shift_handoffs.start, sv)),
+        shift_handoffs.CASE_KIND: JobKind(partial(shift_handoffs.case, sv)),
     }

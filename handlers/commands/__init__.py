@@ -1,5 +1,5 @@
 """Command families. Importing this package registers every command on ``bot.commands.registry``."""
 
-from handlers.commands import core, people, records
+from handlers.commands import core, handoff, knowledge, people, records
 
-__all__ = ["core", "people", "records"]
+__all__ = ["core", "handoff", "knowledge", "people", "records"]

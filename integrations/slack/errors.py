@@ -8,7 +8,7 @@ from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 
-from bot import metrics
+from bot import health, metrics
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
 
 T = TypeVar("T")
@@ -23,6 +23,7 @@ class SlackRefusal(PermanentPlatformError):
         self.code = code
 
 
+@health.observe("slack")
 def call(method: str, fn: Callable[..., T], **kwargs: Any) -> T:
     try:
         result = fn(**kwargs)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import TypeVar
 
 import requests
 from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitError
 
-from bot import metrics
+from bot import health, metrics
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
 
 T = TypeVar("T")
@@ -27,7 +26,7 @@ def retry_after(resp: requests.Response | None) -> float | None:
         return None
 
 
-@contextmanager
+@health.observed_context("webex")
 def translated(method: str) -> Iterator[None]:
     """Run one Webex call; count it; re-raise its failure as the port's error."""
     try:

@@ -60,7 +60,8 @@ def check_end_state(state: SharedState, n: int, kills: int = 0) -> None:
         else:
             assert members == {customer, "ada@support.example"}, f"case {i}"
     welcomes = Counter(c["room_id"] for c in state.calls("post") if c["text"].startswith("Welcome"))
-    assert set(welcomes) == {rooms[k]["id"] for k in created}, "every room was welcomed"
+    still_open = {r["id"] for r in rooms.values() if not r["archived"]}
+    assert still_open <= set(welcomes), "every open room was welcomed"
     # A post is at-least-once: no chat API takes an idempotency key, so a process killed between the
     # platform's answer and our record of it posts again on resume. Only a kill can cause a repeat.
     repeats = sum(v - 1 for v in welcomes.values())

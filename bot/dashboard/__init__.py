@@ -1,0 +1,35 @@
+"""The admin dashboard under ``/admin``: rooms, cases, dead letters, integration health, figures, sandbox.
+
+Server-rendered HTML behind a sign-in (see ``auth.py``); ``/healthz``, ``/metrics`` and the webhooks stay public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request, Response
+
+from bot.dashboard import auth, ops, pages, sandbox
+from bot.dashboard.auth import DashboardAuth
+from bot.dashboard.context import Dash
+from bot.services import Services
+
+
+def router(sv: Services) -> APIRouter:
+    d = Dash.build(sv)
+    r = APIRouter()
+    for part in (auth.router(d.auth), pages.router(d), ops.router(d), sandbox.router(d)):
+        r.include_router(part)
+    return r
+
+
+def admin_gate(sv: Services) -> Callable[[Request], Response | None]:
+    """The dashboard's sign-in for a route outside ``/admin``: call it with the request; ``None`` means go on,
+    anything else is the response to send instead (dashboard off, or a redirect to sign in)."""
+    auth_ = DashboardAuth(sv.settings)
+
+    def check(request: Request) -> Response | None:
+        found = auth_.gate(request)
+        return found if isinstance(found, Response) else None
+
+    return check

@@ -1,0 +1,104 @@
+"""`caseroom transcript export|search`: a case's transcript to a file, and search across cases, from the shell.
+
+Mounted by the ``caseroom.cli`` entry point ``transcript = "bot.transcript_cli:app"``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from bot import cases, search, transcript
+from bot.config import ConfigError, Settings, load_settings
+from bot.db import Database
+from bot.jobs import JobQueue
+from bot.services import Services
+
+app = typer.Typer(help="Export case transcripts and search across cases.", no_args_is_help=True)
+console = Console(stderr=True)  # progress and messages on stderr, so stdout can carry the transcript
+
+
+def _services() -> Services:
+    try:
+        settings: Settings = load_settings()
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    db = Database(settings.database_url)
+    db.create_all()  # also creates the search index of a database that predates it
+    return Services(settings, db, JobQueue(db))
+
+
+@app.command()
+def export(
+    case: Annotated[str, typer.Argument(help="Case number, as in the CRM.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="html, json or md.")] = "html",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write; standard output if omitted.")] = None,
+) -> None:
+    """Write a case's transcript, read from its timeline as it is written (memory stays flat)."""
+    if fmt not in transcript.FORMATS:
+        console.print(Text(f"unknown format {fmt!r}; use one of {', '.join(transcript.FORMATS)}", style="red"))
+        raise typer.Exit(2)
+    sv = _services()
+    try:
+        with sv.db.session() as s:
+            found = cases.case_by_number(s, case)
+            if found is None or found.id is None:
+                console.print(Text(f"no case {case}", style="red"))
+                raise typer.Exit(1)
+            doc = transcript.build(s, found.id)
+            total = doc.count()
+            target: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
+            try:
+                with Progress(
+                    TextColumn(f"case {found.number} → {fmt}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TimeElapsedColumn(),
+                    console=console,
+                    disable=out is None and not console.is_terminal,
+                ) as bar:
+                    task = bar.add_task("export", total=total)
+                    transcript.write(doc, fmt, target, progress=lambda n: bar.update(task, completed=n))
+            finally:
+                if out:
+                    target.close()
+    finally:
+        sv.db.dispose()
+    if out:
+        console.print(Text(f"{total} entries written to {out}"))
+
+
+@app.command("search")
+def search_cmd(
+    words: Annotated[list[str], typer.Argument(help="Words that must all appear.")],
+    limit: Annotated[int, typer.Option(help="How many cases to show.")] = 10,
+    closed: Annotated[bool, typer.Option("--closed", help="Only resolved (closed) cases.")] = False,
+) -> None:
+    """The cases whose messages, notes, subject or description contain the words, best first."""
+    text = " ".join(words)
+    if not search.terms(text):
+        console.print("[red]give at least one word to look for[/red]")
+        raise typer.Exit(2)
+    sv = _services()
+    try:
+        with sv.db.session() as s:
+            hits = search.search(s, text, limit=limit, closed_only=closed)
+    finally:
+        sv.db.dispose()
+    if not hits:
+        console.print(Text(f"no case mentions {text!r}"))
+        raise typer.Exit(1)
+    table = Table("case", "subject", "state", "matched", "link")
+    for h in hits:
+        # Text(), not str: a bracket in someone's message is not Rich markup.
+        state = "resolved" if h.is_closed else (h.status or "open")
+        table.add_row(*(Text(v) for v in (h.number, h.subject, state, h.snippet, sv.stable_url(h.number))))
+    Console().print(table)

@@ -1,0 +1,54 @@
+"""`/case summary` and `/case search`: come up to speed on this case, and find what earlier cases learnt."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from bot import search, summary
+from bot.commands import Invocation, Reply, UsageError, command
+from bot.models import Role
+from bot.services import Services
+
+MAX_RESULTS = 5
+
+
+def transcript_url(sv: Services, number: str) -> str:
+    return f"{sv.settings.public_url}/cases/{quote(number, safe='')}/transcript"
+
+
+@command(
+    "summary",
+    usage="/case summary",
+    summary="a one-screen brief of this case for someone joining it",
+    details="Facts, people and roles, highlights, files and the last messages; at most 40 lines.",
+    max_args=0,
+    fast=True,
+)
+def case_summary(inv: Invocation) -> Reply:
+    url = transcript_url(inv.sv, inv.case.number)
+    internal = inv.role == Role.ENGINEER  # internal notes are for the support side only
+    with inv.sv.db.session() as s:
+        text = summary.brief(s, inv.case, now=inv.sv.clock(), transcript_url=url, internal=internal)
+    return Reply(text)
+
+
+@command(
+    "search",
+    usage="/case search <words>",
+    summary="find other cases whose messages, notes or subject contain these words",
+    who="engineer",
+    details="Every word must appear (word forms count: 'drops' finds 'dropped'). Shows up to "
+    f"{MAX_RESULTS} cases, best first, with the passage that matched and the link to each case. "
+    "Engineers only: other cases hold other customers' words.",
+    min_args=1,
+    fast=True,
+)
+def case_search(inv: Invocation) -> Reply:
+    words = " ".join(inv.raw_args.split())
+    if not search.terms(words):
+        raise UsageError("Give at least one word to look for.")
+    with inv.sv.db.session() as s:
+        hits = search.search(s, words, limit=MAX_RESULTS, exclude_case_id=inv.case.id)
+    if not hits:
+        return Reply(f'No other case mentions "{words[:80]}".')
+    return Reply(search.describe(hits, f'Cases matching "{words[:80]}":', inv.sv.stable_url))
