@@ -68,6 +68,11 @@ def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform:
     return Upsert(case, True, previous)
 
 
+def lane(crm_id: str) -> str:
+    """The job lane of one case: its events, rotations and handoffs run one at a time, in order."""
+    return f"case:{crm_id}"
+
+
 def get_case(s: Session, crm_id: str) -> Case | None:
     return s.execute(select(Case).where(Case.crm_id == crm_id)).scalar_one_or_none()  # type: ignore[arg-type]
 

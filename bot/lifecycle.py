@@ -8,6 +8,8 @@ short and never held across a platform call (replicas and the HTTP ack path must
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
+from typing import Any
 
 from bot import cases, copy, search, timeline
 from bot.closure import ensure_closed
@@ -16,10 +18,15 @@ from bot.membership import ensure_member
 from bot.models import Case, Role, RoomState
 from bot.services import Services
 from bot.shifts.handoff import Handoff, ensure_handoff
-from integrations.crm import CaseSnapshot, Person
+from integrations.crm import Person
 from integrations.messaging import RoomSpec
 
 log = logging.getLogger(__name__)
+
+# An owner change is recorded in the same transaction as the new engineer, as its own durable job: once the
+# case row says "Kenji", a retried case event no longer sees a change, so a handoff that failed half-way is
+# finished by that job rather than lost.
+ROTATE_KIND = "case.rotate"
 
 
 class Lifecycle:
@@ -62,14 +69,26 @@ class Lifecycle:
                 source_key=f"case-event:{event.event_id}",
             )
             previous = up.previous_engineer
+            rotation = None
+            if not closing and snap.engineer and previous and previous.email.lower() != snap.engineer.email.lower():
+                rotation = {
+                    "crm_id": snap.crm_id,
+                    "number": snap.number,
+                    "event_id": event.event_id,
+                    "to": asdict(snap.engineer),
+                    "previous": asdict(previous),
+                }
+                self.sv.queue.enqueue(s, ROTATE_KIND, rotation, key=f"handoff:{event.event_id}",
+                                      lane=cases.lane(snap.crm_id))  # fmt: skip
             s.commit()
 
         if closing:
             ensure_closed(self.sv, snap.crm_id)
             return
         self.ensure_open(snap.crm_id)
-        if snap.engineer and previous and previous.email.lower() != snap.engineer.email.lower():
-            self.rotate(snap, previous, event.event_id)
+        if rotation:
+            # Done now so the card precedes whatever the case does next; the queued job finds it done.
+            self.rotate(rotation)
 
     # -- opening -----------------------------------------------------------------------------------
     def ensure_open(self, crm_id: str) -> None:
@@ -167,13 +186,15 @@ class Lifecycle:
             s.commit()
 
     # -- rotation ----------------------------------------------------------------------------------
-    def rotate(self, snap: CaseSnapshot, previous: Person, event_id: str) -> None:
-        """Owner changed in the CRM: the new engineer is in the room (and re-invited if they had left);
-        the handoff card goes to the room, the timeline and the CRM once per event."""
-        assert snap.engineer is not None
-        handoff = Handoff(snap.crm_id, snap.engineer, f"handoff:{event_id}", copy.OWNER_CHANGED, previous)
+    def rotate(self, payload: dict[str, Any]) -> None:
+        """Owner changed in the CRM (a ``ROTATE_KIND`` job, queued behind the event in the case's lane): the new
+        engineer is in the room (and re-invited if they had left); the handoff card goes to the room, the
+        timeline and the CRM once per event."""
+        key = f"handoff:{payload['event_id']}"
+        handoff = Handoff(payload["crm_id"], Person(**payload["to"]), key, copy.OWNER_CHANGED,
+                          Person(**payload["previous"]))  # fmt: skip
         outcome = ensure_handoff(self.sv, handoff)
-        log.info("case %s: owner change %s: %s", snap.number, event_id, outcome)
+        log.info("case %s: owner change %s: %s", payload["number"], payload["event_id"], outcome)
 
     # -- failure -----------------------------------------------------------------------------------
     def mark_failed(self, crm_id: str, error: str) -> None:

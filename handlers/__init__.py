@@ -13,6 +13,7 @@ from handlers import case_events, command_requests, room_events, shift_handoffs
 def job_kinds(sv: Services) -> dict[str, JobKind]:
     return {
         case_events.KIND: JobKind(partial(case_events.run, sv), partial(case_events.on_dead, sv)),
+        case_events.ROTATE_KIND: JobKind(partial(case_events.rotate, sv)),
         room_events.KIND: JobKind(partial(room_events.run, sv)),
         room_events.FILE_KIND: JobKind(partial(room_events.file_to_crm, sv), partial(room_events.file_not_filed, sv)),
         command_requests.KIND: JobKind(partial(command_requests.run, sv)),

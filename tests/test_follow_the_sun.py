@@ -224,11 +224,6 @@ def test_owner_change_makes_one_invite_and_one_card(db_url: str, state_file: Pat
     assert len(handoffs(rt)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="handle_case_event commits the new engineer before the handoff; a retry "
-    "no longer sees the owner change (fix belongs in Lifecycle.handle_case_event, see report)",
-)
 def test_an_owner_change_whose_card_failed_once_still_gets_its_card(state_file: Path, tmp_path: Path) -> None:
     clock = FakeClock("2026-11-22T18:00:00Z")
     rt = world(f"sqlite:///{tmp_path / 'db.sqlite'}", state_file, rota_file(tmp_path), clock)
