@@ -13,9 +13,11 @@ absolute URLs are otherwise built from each request's base URL), ``emu.flush()``
 
 ``/v1`` (bearer token required, Webex error bodies with a trackingId):
 people (``me``, ``?email=``, ``?id=``, ``/{id}``), rooms, memberships, messages (JSON or multipart with one
-``files`` part), contents, webhooks. Bots listing a group room's messages must pass ``mentionedPeople=me``.
+``files`` part; adaptive cards in ``attachments``), contents, webhooks, ``attachment/actions/{id}``. Bots
+listing a group room's messages must pass ``mentionedPeople=me``.
 
-``/_sandbox`` (no auth): ``POST people``, ``POST act/message|act/join|act/leave``, ``POST files/{id}/scan``,
+``/_sandbox`` (no auth): ``POST people``, ``POST act/message|act/join|act/leave|act/submit`` (press a card
+button: ``{as_email, message_id, inputs}``), ``POST files/{id}/scan``,
 ``GET state``, ``GET rooms/{id}/messages``, ``GET deliveries``, ``POST knobs``, ``POST reset``.
 
 Per-method names for ``Knobs.rate_limits`` (``POST /_sandbox/knobs {"rate_limits": {name: {...}}}``):
@@ -41,6 +43,7 @@ from starlette.responses import Response
 
 from integrations.sandbox.faults import FaultInjector, Knobs
 from integrations.sandbox.webex.api import V1
+from integrations.sandbox.webex.cards import CardActions
 from integrations.sandbox.webex.control import Control
 from integrations.sandbox.webex.delivery import Dispatcher
 from integrations.sandbox.webex.messages import Messages
@@ -81,6 +84,7 @@ class WebexEmulator:
         self.faults = FaultInjector(Knobs(seed=seed))
         self.store = Store(org_id, seed)
         self.messages = Messages(self.store)
+        self.cards = CardActions(self.store)
         self.dispatcher = Dispatcher(self.store)
         self.store.on_event = self.dispatcher.publish
         self.bot = self.store.add_person(bot_email, bot_name, type="bot")
@@ -169,5 +173,6 @@ class WebexEmulator:
         """Empty rooms, messages, files, webhooks and deliveries; keep people and tokens; clear the knobs."""
         self.flush(timeout=5.0)
         self.store.clear()
+        self.cards.clear()
         self.dispatcher.clear()
         self.faults.configure(Knobs(seed=self.seed))

@@ -70,6 +70,7 @@ class V1:
             Route("/v1/webhooks/{id}", self.webhooks_get, methods=["GET"]),
             Route("/v1/webhooks/{id}", self.webhooks_update, methods=["PUT"]),
             Route("/v1/webhooks/{id}", self.webhooks_delete, methods=["DELETE"]),
+            Route("/v1/attachment/actions/{id}", self.card_action_get, methods=["GET"]),
             Route("/v1/{rest:path}", self.unknown, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         ]
 
@@ -221,6 +222,9 @@ class V1:
     async def messages_delete(self, request: Request) -> Response:
         self.messages.delete(caller(request), request.path_params["id"], self.emu.base_url(request))
         return no_content()
+
+    async def card_action_get(self, request: Request) -> Response:
+        return json_response(self.emu.cards.get(caller(request), request.path_params["id"]).to_json())
 
     async def contents_get(self, request: Request) -> Response:
         content = self.messages.content(caller(request), request.path_params["id"])

@@ -42,6 +42,7 @@ class Control:
             Route("/_sandbox/act/message", self.act_message, methods=["POST"]),
             Route("/_sandbox/act/join", self.act_join, methods=["POST"]),
             Route("/_sandbox/act/leave", self.act_leave, methods=["POST"]),
+            Route("/_sandbox/act/submit", self.act_submit, methods=["POST"]),
             Route("/_sandbox/files/{content_id}/scan", self.scan, methods=["POST"]),
             Route("/_sandbox/state", self.state, methods=["GET"]),
             Route("/_sandbox/rooms/{room_id}/messages", self.room_messages, methods=["GET"]),
@@ -68,7 +69,10 @@ class Control:
                 data = base64.b64decode(f.get("content_b64", ""), validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise WebexError(400, "file.content_b64 is not base64.") from exc
-            upload = Upload(str(f.get("name") or "file"), str(f.get("mime") or "application/octet-stream"), data)
+            scan = str(f.get("scan") or "clean")
+            if scan not in SCAN_STATES:
+                raise WebexError(400, f"file.scan must be one of {', '.join(SCAN_STATES)}.")
+            upload = Upload(str(f.get("name") or "file"), str(f.get("mime") or "application/octet-stream"), data, scan)
         base = self.emu.base_url(request)
         msg = self.emu.messages.post_as(
             author, _text(body, "room_id"), str(body.get("text") or ""), parent_id=body.get("parent_id"),
@@ -86,6 +90,14 @@ class Control:
                 raise WebexError(404, "No such room.")
             membership = s.join(room, person, actor=person)
             return json_response(membership.to_json(person, room))
+
+    async def act_submit(self, request: Request) -> Response:
+        body = await json_body(request)
+        inputs = body.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise WebexError(400, "inputs must be an object.")
+        action = self.emu.cards.submit(self._person(_text(body, "as_email")), _text(body, "message_id"), inputs)
+        return json_response(action.to_json())
 
     async def act_leave(self, request: Request) -> Response:
         body = await json_body(request)

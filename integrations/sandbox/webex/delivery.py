@@ -61,6 +61,8 @@ def matches(store: Store, hook: Webhook, event: Event) -> bool:
     member = owner.compliance or store.membership_of(event.room_id, owner.id) is not None
     if event.resource == "memberships":
         return member or event.subject_id == owner.id  # the person removed hears of it too
+    if event.resource == "attachmentActions":
+        return event.subject_id == owner.id  # only the card's author hears of presses on it
     if not member:
         return False
     if owner.type == "bot" and room is not None and room.type == "group":

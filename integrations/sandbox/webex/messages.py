@@ -31,6 +31,7 @@ class Upload:
     name: str
     mime: str
     data: bytes
+    scan: str = "clean"  # what the malware scan says when the file lands (the control API can change it later)
 
 
 def bot_sees(person: Person, room: Room, msg: Message) -> bool:
@@ -160,6 +161,7 @@ class Messages:
     # -- files --------------------------------------------------------------------------------------
     def add_content(self, room: Room, upload: Upload) -> Content:
         content = Content(self.store.ids.make("CONTENT", "/0"), upload.name, upload.mime, upload.data, room.id)
+        content.scan = upload.scan
         self.store.contents[content.id] = content
         return content
 
