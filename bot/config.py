@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     crm_webhook_secret: SecretStr | None = Field(None, alias="CASEROOM_CRM_WEBHOOK_SECRET")
     sandbox: bool | None = Field(None, alias="CASEROOM_SANDBOX")  # None: on when no credentials are set
     workers: int = Field(2, ge=0, le=64, alias="CASEROOM_WORKERS")
+    # Independent platform calls of one step sent at once (opening: invitations, URL write-back, room
+    # dressing). 1 makes them strictly sequential, in a fixed order.
+    parallel_calls: int = Field(4, ge=1, le=16, alias="CASEROOM_PARALLEL_CALLS")
     job_max_attempts: int = Field(8, ge=1, le=100, alias="CASEROOM_JOB_MAX_ATTEMPTS")
     job_lease_seconds: float = Field(120.0, gt=0, alias="CASEROOM_JOB_LEASE_SECONDS")
     job_backoff_base_seconds: float = Field(2.0, ge=0, alias="CASEROOM_JOB_BACKOFF_BASE_SECONDS")
@@ -40,7 +43,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, alias="CASEROOM_ADMIN_TOKEN")  # dashboard login
     admin_header: str | None = Field(None, alias="CASEROOM_ADMIN_HEADER")  # set by an authenticating proxy
     shifts_file: str | None = Field(None, alias="CASEROOM_SHIFTS_FILE")  # follow-the-sun rota (shifts.toml)
-    follow_the_sun_raw: str = Field("P1,P2", alias="CASEROOM_FOLLOW_THE_SUN_PRIORITIES")  # "*": every case
+    # Which case priorities follow the sun ("*": every case); Salesforce's own scale is Critical/High/Medium/Low.
+    follow_the_sun_raw: str = Field("P1,P2,Critical,High", alias="CASEROOM_FOLLOW_THE_SUN_PRIORITIES")
 
     # Webex
     webex_access_token: SecretStr | None = Field(None, alias="WEBEX_ACCESS_TOKEN")
@@ -56,6 +60,10 @@ class Settings(BaseSettings):
     slack_channel_template: str = Field("case-{number}", alias="SLACK_CHANNEL_TEMPLATE")
     slack_private_channels: bool = Field(True, alias="SLACK_PRIVATE_CHANNELS")
     slack_external_limited: bool = Field(True, alias="SLACK_EXTERNAL_LIMITED")
+    # Client-side pacing, per process (see integrations/pacing.py). Slack's default is its published tiers'
+    # floors; Webex publishes no per-method limits, so it only backs off after a 429 unless told.
+    slack_rate_limits: str | None = Field(None, alias="SLACK_RATE_LIMITS")
+    webex_rate_limits: str = Field("", alias="WEBEX_RATE_LIMITS")
 
     # Salesforce
     salesforce_instance_url: str | None = Field(None, alias="SALESFORCE_INSTANCE_URL")
@@ -68,6 +76,13 @@ class Settings(BaseSettings):
     salesforce_org_id: str | None = Field(None, alias="SALESFORCE_ORG_ID")
     salesforce_api_version: str = Field("59.0", alias="SALESFORCE_API_VERSION")
     salesforce_room_url_field: str = Field("Room_URL__c", alias="SALESFORCE_ROOM_URL_FIELD")
+    # Where password and JWT logins get a token (test.salesforce.com for sandboxes; the instance for the emulator).
+    salesforce_login_url: str = Field("https://login.salesforce.com", alias="SALESFORCE_LOGIN_URL")
+    salesforce_consumer_secret: SecretStr | None = Field(None, alias="SALESFORCE_CONSUMER_SECRET")
+    # Outbound Messages are dropped after 24 h: a sweep re-reads what changed since its last run.
+    salesforce_reconcile_seconds: int = Field(300, ge=10, alias="SALESFORCE_RECONCILE_SECONDS")
+    # Joins, leaves and uploads reach the case as one FeedItem per case per interval (0 = never).
+    salesforce_digest_seconds: int = Field(300, ge=0, alias="SALESFORCE_DIGEST_SECONDS")
 
     @field_validator("database_url")
     @classmethod
@@ -119,6 +134,15 @@ class Settings(BaseSettings):
         except RotaError as exc:
             raise ValueError(str(exc)) from None
         return v.strip()
+
+    @field_validator("slack_rate_limits", "webex_rate_limits")
+    @classmethod
+    def _rates(cls, v: str | None) -> str | None:
+        from integrations.pacing import parse
+
+        if v:
+            parse(v)  # raises ValueError with the offending part
+        return v
 
     @field_validator("salesforce_org_id")
     @classmethod

@@ -156,6 +156,15 @@ class Delivery(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class Cursor(SQLModel, table=True):
+    """How far a periodic sweep has got (e.g. the CRM reconciliation's LastModifiedDate watermark)."""
+
+    __tablename__ = "cursors"
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = ""
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
+
+
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     id: int | None = Field(default=None, primary_key=True)

@@ -135,6 +135,10 @@ class SalesforceEmulator:
 
     # -- people, queues, cases ----------------------------------------------------------------------
     def add_user(self, email: str, name: str, timezone: str = "Europe/Amsterdam") -> str:
+        """The user's id; a user with that e-mail already there is kept as is."""
+        known = self.org.user_by_email(email)
+        if known is not None:
+            return str(known["Id"])
         first, _, last = name.rpartition(" ")
         return self.org.create("User", {"Email": email, "FirstName": first or None, "LastName": last,
                                         "TimeZoneSidKey": timezone}, system=True)  # fmt: skip

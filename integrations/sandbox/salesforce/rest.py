@@ -61,6 +61,25 @@ async def json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+async def multipart_insert(request: Request, t: SObjectType) -> dict[str, Any]:
+    """"Insert or Update Blob Data": a JSON part ``entity_content`` plus the binary part named after the field."""
+    if t.name != "ContentVersion":
+        raise SalesforceError(400, "INVALID_MULTIPART_REQUEST", "the emulator takes multipart only for ContentVersion")
+    form = await request.form(max_part_size=2**31)
+    meta, blob = form.get("entity_content"), form.get("VersionData")
+    if meta is None or blob is None or isinstance(blob, str):
+        raise SalesforceError(400, "INVALID_MULTIPART_REQUEST", "expected entity_content and a binary VersionData part")
+    raw = await meta.read() if not isinstance(meta, str) else meta.encode()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise SalesforceError(400, "JSON_PARSER_ERROR", f"entity_content is not JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from a non-object")
+    body["VersionData"] = await blob.read()
+    return body
+
+
 def sobject(request: Request) -> SObjectType:
     t = object_type(request.path_params["sobject"])
     if t is None:
@@ -128,7 +147,10 @@ class Rest:
             return json_response({"objectDescribe": summary, "recentItems": []})
         if t.name in ("ContentDocument",):
             raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION", "entity type cannot be inserted: Content Document")
-        body = await json_object(request)
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            body = await multipart_insert(request, t)
+        else:
+            body = await json_object(request)
         if t.name == "Case":
             body = self._assignment_rules(request, body)
         record_id = self.org.create(t.name, body)
