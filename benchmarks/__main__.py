@@ -1,28 +1,47 @@
-"""Run every benchmark in one process and print the figures side by side.
+"""Run the benchmarks in one process and print the figures side by side.
 
-    python -m benchmarks [--quick]
+    python -m benchmarks [--quick] [--only NAME ...]
 
 Each benchmark measures the variants it compares in the same run, on the same machine, so the ratios
-mean something even where the absolute numbers do not travel.
+mean something even where the absolute numbers do not travel. Set CASEROOM_TEST_POSTGRES_URL to add
+PostgreSQL where a benchmark compares databases.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import platform
 import sys
 import warnings
+from datetime import UTC, datetime
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
-from benchmarks import transcript_memory, webhook_ack  # noqa: E402  (after the filter, which must come first)
+from benchmarks import burst, export_calls, ingest, open_latency, transcript_memory  # noqa: E402  (after the filter)
+
+BENCHMARKS = {
+    "ingest": ingest.run,
+    "open": open_latency.run,
+    "burst": burst.run,
+    "export": export_calls.run,
+    "transcript": transcript_memory.run,
+}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    ap.add_argument("--quick", action="store_true", help="smaller runs (a smoke test of the benchmarks)")
+    ap.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
     args = ap.parse_args()
-    webhook_ack.run(quick=args.quick)
-    transcript_memory.run(quick=args.quick)
+    # Retries under rate limits are the point of some runs: their warnings would bury the tables.
+    logging.basicConfig(level=logging.ERROR)
+    with open("/proc/cpuinfo") as info:
+        cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), "?")
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.python_implementation()} {platform.python_version()}, "
+          f"{cpu}")  # fmt: skip
+    for name in args.only or BENCHMARKS:
+        BENCHMARKS[name](quick=args.quick)
     return 0
 
 

@@ -32,6 +32,7 @@ class Upsert:
     case: Case
     applied: bool  # False: the event was older than what we already applied
     previous_engineer: Person | None
+    first: bool = False  # the first event applied to this case
 
 
 def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform: str) -> Upsert:
@@ -63,9 +64,10 @@ def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform:
         case.engineer_email = snap.engineer.email.lower()
         case.engineer_name = snap.engineer.name
         case.engineer_timezone = snap.engineer.timezone
+    first = case.last_event_at is None
     case.last_event_at = occurred_at
     s.add(case)
-    return Upsert(case, True, previous)
+    return Upsert(case, True, previous, first)
 
 
 def lane(crm_id: str) -> str:

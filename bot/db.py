@@ -29,9 +29,15 @@ class Database:
         self.dialect = make_url(self.url).get_backend_name()
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
-            # One connection per checkout; WAL lets readers (HTTP acks) proceed while a worker writes.
+            # Pooled: opening a connection runs the pragmas, and closing the last one checkpoints the WAL, which
+            # cost more than the insert itself on the webhook ack path (benchmarks/ingest.py). WAL lets readers
+            # (HTTP acks) proceed while a worker writes.
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-            kwargs["poolclass"] = NullPool
+            if make_url(self.url).database in (None, "", ":memory:"):
+                kwargs["poolclass"] = NullPool
+            else:
+                kwargs["pool_size"] = 8
+                kwargs["max_overflow"] = 16
         else:
             kwargs["pool_size"] = 10
             kwargs["max_overflow"] = 20

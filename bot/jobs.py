@@ -35,9 +35,14 @@ class PermanentJobError(Exception):
 
 
 def is_permanent(exc: BaseException) -> bool:
-    # Adapters mark refusals with their own Permanent* classes; the core recognises them by name so it
-    # needs no import of any adapter.
-    return isinstance(exc, PermanentJobError) or type(exc).__name__.startswith("Permanent")
+    # Adapters mark refusals with their own Permanent* classes (and subclasses of them); the core
+    # recognises them by name so it needs no import of any adapter.
+    return any(cls.__name__.startswith("Permanent") for cls in type(exc).__mro__)
+
+
+def is_deferral(exc: BaseException) -> bool:
+    """An adapter's own pacing said "not yet" (``deferred = True`` on the error): reschedule, count nothing."""
+    return bool(getattr(exc, "deferred", False))
 
 
 @dataclass(frozen=True)
@@ -179,12 +184,19 @@ class JobQueue:
         """Record a failure; schedule a retry or dead-letter. Returns True when dead-lettered."""
         now = self.clock()
         error = f"{type(exc).__name__}: {exc}"[:4000]
-        dead = is_permanent(exc) or job.attempts >= job.max_attempts
-        values: dict[str, Any] = {"last_error": error, "locked_until": None}
+        retry_after = getattr(exc, "retry_after", None)
+        if is_deferral(exc):
+            # Held back by our own pacing before anything was sent: not an attempt, and no backoff beyond it.
+            dead = False
+            delay = float(retry_after or 1.0)
+            values: dict[str, Any] = {"attempts": max(job.attempts - 1, 0), "locked_until": None}
+        else:
+            dead = is_permanent(exc) or job.attempts >= job.max_attempts
+            delay = self.backoff.delay(job.attempts, retry_after, self._rng)
+            values = {"last_error": error, "locked_until": None}
         if dead:
             values |= {"status": JobStatus.DEAD, "finished_at": now}
         else:
-            delay = self.backoff.delay(job.attempts, getattr(exc, "retry_after", None), self._rng)
             values |= {"status": JobStatus.QUEUED, "run_at": now + timedelta(seconds=delay)}
         with self.db.session() as s:
             s.execute(update(Job).where(Job.id == job.id, Job.locked_by == worker_id).values(**values))  # type: ignore[arg-type]

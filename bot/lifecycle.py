@@ -8,7 +8,10 @@ short and never held across a platform call (replicas and the HTTP ack path must
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, replace
+from functools import partial
 from typing import Any
 
 from bot import cases, copy, search, timeline
@@ -29,6 +32,20 @@ log = logging.getLogger(__name__)
 ROTATE_KIND = "case.rotate"
 
 
+def together(steps: list[Callable[[], object]], parallel: int) -> None:
+    """Run independent steps at once; when any fails, the first failure is raised after all have ended
+    (each step records its own success, so a retry redoes only what failed)."""
+    if len(steps) <= 1 or parallel <= 1:
+        for step in steps:
+            step()
+        return
+    with ThreadPoolExecutor(min(len(steps), parallel), thread_name_prefix="open") as pool:
+        futures = [pool.submit(step) for step in steps]
+    errors = [e for f in futures if (e := f.exception()) is not None]
+    if errors:
+        raise errors[0]
+
+
 class Lifecycle:
     def __init__(self, services: Services) -> None:
         self.sv = services
@@ -44,6 +61,7 @@ class Lifecycle:
                 return
             snap = fresh
         closing = event.type == "case.closed" or snap.is_closed
+        kind = event.type
 
         with self.sv.db.session() as s:
             platform = self.sv.platform_for(snap.platform)
@@ -59,13 +77,16 @@ class Lifecycle:
                 s.commit()
                 log.info("case %s: room is closed; event %s does not reopen it", snap.number, event.event_id)
                 return
+            if event.reread:
+                # A CRM that only says "this case changed" (Salesforce): what happened follows from the record.
+                kind = "case.closed" if closing else "case.opened" if up.first else "case.updated"
             timeline.record(
                 s,
                 case.id,
                 timeline.Kind.CASE,
-                f"{event.type} ({snap.status or 'no status'})",
+                f"{kind} ({snap.status or 'no status'})",
                 at=event.occurred_at,
-                data={"event_id": event.event_id, "type": event.type},
+                data={"event_id": event.event_id, "type": kind},
                 source_key=f"case-event:{event.event_id}",
             )
             previous = up.previous_engineer
@@ -105,15 +126,13 @@ class Lifecycle:
             case_id, platform = case.id, room.platform
         messenger = sv.messenger(platform)
 
+        spec = RoomSpec(key=case.number, title=copy.room_title(case.number, case.subject), topic=case.subject,
+                        crm_link=case.link)  # fmt: skip
         if not room.room_id:
-            ref = messenger.ensure_room(
-                RoomSpec(
-                    key=case.number,
-                    title=copy.room_title(case.number, case.subject),
-                    topic=case.subject,
-                    crm_link=case.link,
-                )
-            )
+            fresh = not cases.step_done(room, "room_requested")
+            if fresh:
+                self._mark(case, "room_requested")  # from now on a retry must look for a room made by this try
+            ref = messenger.ensure_room(replace(spec, fresh=fresh))
             with sv.db.session() as s:
                 room = cases.ensure_room_row(s, case, platform)
                 room.room_id, room.url, room.name = ref.room_id, ref.url, ref.name
@@ -128,32 +147,34 @@ class Lifecycle:
                 )
                 s.commit()
         assert room.room_id is not None
+        room_id = room.room_id
 
+        # The URL write-back and the two invitations do not depend on each other: sent together, the
+        # opening costs one platform round trip after the room exists instead of three.
+        steps: list[Callable[[], object]] = []
+        if not cases.step_done(room, "room_prepared"):
+
+            def prepare() -> None:
+                messenger.prepare_room(room_id, spec)
+                self._mark(case, "room_prepared")
+
+            steps.append(prepare)
         if sv.crm and not cases.step_done(room, "crm_url"):
-            sv.crm.write_room_url(crm_id, sv.stable_url(case.number))
-            self._mark(case, "crm_url")
+            crm = sv.crm
 
+            def write_url() -> None:
+                crm.write_room_url(crm_id, sv.stable_url(case.number))
+                self._mark(case, "crm_url")
+
+            steps.append(write_url)
+        member = partial(ensure_member, sv, case_id=case_id, crm_id=crm_id, platform=platform, room_id=room_id)
         if case.customer_email:
-            ensure_member(
-                sv,
-                case_id=case_id,
-                crm_id=crm_id,
-                platform=platform,
-                room_id=room.room_id,
-                person=Person(case.customer_email, case.customer_name or ""),
-                role=Role.CUSTOMER,
-                external=True,
-            )
+            steps.append(partial(member, person=Person(case.customer_email, case.customer_name or ""),
+                                 role=Role.CUSTOMER, external=True))  # fmt: skip
         if case.engineer_email:
-            ensure_member(
-                sv,
-                case_id=case_id,
-                crm_id=crm_id,
-                platform=platform,
-                room_id=room.room_id,
-                person=Person(case.engineer_email, case.engineer_name or "", case.engineer_timezone),
-                role=Role.ENGINEER,
-            )
+            person = Person(case.engineer_email, case.engineer_name or "", case.engineer_timezone)
+            steps.append(partial(member, person=person, role=Role.ENGINEER))
+        together(steps, sv.settings.parallel_calls)
 
         if not cases.step_done(room, "welcome"):
             messenger.post(

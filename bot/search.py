@@ -211,10 +211,11 @@ ORDER BY score DESC LIMIT :n"""
 _PG_TEXT = "to_tsvector('english'::regconfig, text)"
 _PG_T_TEXT = "to_tsvector('english'::regconfig, t.text)"  # the same expression, qualified: still the index's
 _PG_CASE = "to_tsvector('english'::regconfig, subject || ' ' || description)"
-_PG_DDL = [
-    f"CREATE INDEX IF NOT EXISTS ix_timeline_search ON timeline USING GIN ({_PG_TEXT}) WHERE kind IN ({_KINDS_SQL})",
-    f"CREATE INDEX IF NOT EXISTS ix_cases_search ON cases USING GIN ({_PG_CASE})",
-]
+_PG_DDL = {
+    "ix_timeline_search": f"CREATE INDEX ix_timeline_search ON timeline USING GIN ({_PG_TEXT})"
+    f" WHERE kind IN ({_KINDS_SQL})",
+    "ix_cases_search": f"CREATE INDEX ix_cases_search ON cases USING GIN ({_PG_CASE})",
+}
 _HEADLINE = "'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=1'"
 _PG_TIMELINE = f"""
 WITH q AS (SELECT to_tsquery('english', :q) AS q),
@@ -239,5 +240,8 @@ ORDER BY score DESC LIMIT :n"""  # noqa: S608 (constants; values are bound)
 
 
 def _pg_create(conn: Connection) -> None:
-    for ddl in _PG_DDL:
-        conn.exec_driver_sql(ddl)
+    # CREATE INDEX IF NOT EXISTS still takes a SHARE lock on the table before it finds the index,
+    # which deadlocks against a replica already writing cases and timeline; look first instead.
+    for name, ddl in _PG_DDL.items():
+        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
+            conn.exec_driver_sql(ddl)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot import metrics
-from bot.jobs import JobQueue, PermanentJobError
+from bot.jobs import JobQueue, PermanentJobError, is_deferral
 from bot.models import Job
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,11 @@ class Worker:
                 kind.run(job)
         except Exception as exc:
             dead = self.queue.fail(job, self.name, exc)
-            metrics.JOBS.labels(kind=job.kind, outcome="dead" if dead else "retry").inc()
-            if dead:
+            outcome = "dead" if dead else "deferred" if is_deferral(exc) else "retry"
+            metrics.JOBS.labels(kind=job.kind, outcome=outcome).inc()
+            if is_deferral(exc):
+                log.debug("job %s (%s) deferred: %s", job.id, job.kind, exc)
+            elif dead:
                 log.error(
                     "job %s (%s) dead-lettered after %d attempts: %s", job.id, job.kind, job.attempts, exc, exc_info=exc
                 )

@@ -107,7 +107,8 @@ def test_a_process_killed_between_steps_resumes_on_restart(db_url: str, state_fi
     assert set(room["members"]) == {"carol@customer.example", "ada@support.example"}
     welcomes = [m for m in room["messages"] if m["text"].startswith("Welcome")]
     assert len(welcomes) == 1
-    assert len(state.calls("crm.write_room_url")) == 1
+    # The URL write runs alongside the invitations, so a kill during them may repeat it: the same value.
+    assert {c["url"] for c in state.calls("crm.write_room_url")} == {"https://caseroom.example/rooms/00001234"}
     rt, _ = runtime(db_url, state_file)
     assert rt.queue.counts() == {JobStatus.DONE: 1}
 

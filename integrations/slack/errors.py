@@ -10,8 +10,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot import health, metrics
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
+from integrations.pacing import Pacer
+from integrations.slack.tiers import DEFAULT_RATES
 
 T = TypeVar("T")
+# One per process, like Slack's counters are one per workspace; the plugin applies SLACK_RATE_LIMITS.
+PACER = Pacer(DEFAULT_RATES)
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -25,6 +29,7 @@ class SlackRefusal(PermanentPlatformError):
 
 @health.observe("slack")
 def call(method: str, fn: Callable[..., T], **kwargs: Any) -> T:
+    PACER.acquire(method)
     try:
         result = fn(**kwargs)
     except SlackApiError as exc:
@@ -33,9 +38,10 @@ def call(method: str, fn: Callable[..., T], **kwargs: Any) -> T:
         status = int(getattr(response, "status_code", 200) or 200)
         metrics.API_CALLS.labels(system="slack", method=method, outcome=code).inc()
         if status == 429 or code in TRANSIENT_ERRORS or status >= 500:
+            wait = _retry_after(response)
             if status == 429:
                 metrics.RATE_LIMIT_WAITS.labels(system="slack").inc()
-            raise TransientPlatformError(f"Slack {method}: {code}", retry_after=_retry_after(response)) from exc
+            raise TransientPlatformError(f"Slack {method}: {code}", retry_after=wait) from exc
         raise SlackRefusal(method, code) from exc
     except (URLError, TimeoutError, ConnectionError) as exc:
         metrics.API_CALLS.labels(system="slack", method=method, outcome="network").inc()

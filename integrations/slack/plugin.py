@@ -8,7 +8,8 @@ from slack_sdk import WebClient
 
 from bot.plugins import PluginContext, PluginParts
 from bot.worker import JobKind
-from integrations.slack import inbound, receiver
+from integrations import pacing
+from integrations.slack import errors, inbound, receiver, tiers
 from integrations.slack.messenger import SlackMessenger
 
 
@@ -19,6 +20,8 @@ class SlackPlugin:
         s = ctx.settings
         if s.slack_bot_token is None or s.slack_signing_secret is None:
             return None
+        rates = s.slack_rate_limits
+        errors.PACER.rates = tiers.DEFAULT_RATES if rates is None else pacing.parse(rates)
         # slack_sdk uses urllib, which ignores REQUESTS_CA_BUNDLE: hand it the same trust explicitly.
         context = ssl.create_default_context(cafile=s.ca_bundle) if s.ca_bundle else None
         client = WebClient(token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url, ssl=context,

@@ -10,10 +10,14 @@ from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitErro
 
 from bot import health, metrics
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
+from integrations.pacing import Pacer
 
 T = TypeVar("T")
 # 423: a file is still being virus-scanned. 409 is handled where it means "already done".
 TRANSIENT_STATUSES = {408, 423, 425, 429, 500, 502, 503, 504}
+# One per process. No rates by default (Webex publishes none per method): a 429 reschedules its job at
+# Retry-After. The plugin applies WEBEX_RATE_LIMITS.
+PACER = Pacer()
 
 
 def retry_after(resp: requests.Response | None) -> float | None:
@@ -29,6 +33,7 @@ def retry_after(resp: requests.Response | None) -> float | None:
 @health.observed_context("webex")
 def translated(method: str) -> Iterator[None]:
     """Run one Webex call; count it; re-raise its failure as the port's error."""
+    PACER.acquire(method)
     try:
         yield
     except RateLimitError as exc:
