@@ -15,6 +15,7 @@ from typing import Literal
 from bot.events import CommandRequest
 from bot.models import Case, Role, Room
 from bot.services import Services
+from integrations.messaging import Confirmation
 
 Who = Literal["anyone", "participants", "engineer"]
 
@@ -40,7 +41,7 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Reply:
-    text: str
+    text: str  # empty: nothing more to say (e.g. the asker was shown confirmation buttons)
     public: bool = False  # True: posted for everyone in the room
 
 
@@ -121,6 +122,20 @@ class Registry:
 
 registry = Registry()
 command = registry.command
+
+
+def confirmation_pending(inv: Invocation, prompt: str) -> Reply | None:
+    """Ask the asker to confirm with a button before a destructive step; ``None`` means go ahead.
+
+    Where the platform cannot show buttons the command goes ahead as typed (it was typed on purpose).
+    """
+    if inv.request.confirmed or inv.room.room_id is None:
+        return None
+    messenger = inv.sv.messenger(inv.room.platform)
+    asked = messenger.ask_confirmation(inv.request.room_id, inv.request.actor.user_id,
+                                       Confirmation(prompt, inv.request.text, inv.room.room_id),
+                                       reply_token=inv.request.reply_token)  # fmt: skip
+    return Reply("") if asked else None
 
 
 def parse(text: str) -> tuple[str, list[str], str]:

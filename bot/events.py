@@ -125,6 +125,7 @@ class CommandRequest:
     text: str  # what follows "/case"
     at: datetime
     reply_token: str | None = None  # e.g. Slack's response_url: where a private answer goes
+    confirmed: bool = False  # a destructive command its asker confirmed with a button
 
     def to_payload(self) -> dict[str, Any]:
         d = asdict(self)
@@ -140,4 +141,5 @@ class CommandRequest:
             text=p["text"],
             at=datetime.fromisoformat(p["at"]),
             reply_token=p.get("reply_token"),
+            confirmed=bool(p.get("confirmed", False)),
         )

@@ -34,6 +34,8 @@ def run(sv: Services, job: Job) -> None:
     if role is None and _in_room(sv, req):
         role = Role.MEMBER
     reply = _answer(sv, req, case, room, role, f"command:{job.key or job.id}")
+    if not reply.text:
+        return
     if reply.public:
         messenger.post(req.room_id, reply.text)
     else:

@@ -48,6 +48,9 @@ class RoomSpec:
     title: str  # human title: "Case 00001234: <subject>" (untrusted parts unescaped)
     topic: str  # case subject (untrusted, unescaped)
     crm_link: str | None = None  # link to the CRM record, pinned/bookmarked where the platform can
+    # True when no earlier attempt can have created this room (nothing was sent before), so an adapter may
+    # skip looking for one it lost track of in a crash; that search is a call on the opening's critical path.
+    fresh: bool = False
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,33 @@ class Card:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Confirmation:
+    """A destructive command waiting for its asker's "yes": buttons only the asker sees.
+
+    Pressing *Confirm* sends ``command`` back as a new command request from whoever pressed, marked confirmed,
+    so the press meets the same permission checks as the command did.
+    """
+
+    prompt: str
+    command: str  # the ``/case`` text to run once confirmed
+    room_id: str  # the case room the command is about
+
+
 @runtime_checkable
 class MessagingPort(Protocol):
     """A chat platform, as the core needs it. Every call is synchronous and runs inside a job."""
 
     platform: str
 
-    def ensure_room(self, spec: RoomSpec) -> RoomRef: ...
+    def ensure_room(self, spec: RoomSpec) -> RoomRef:
+        """Create the room (or find the one an interrupted attempt made): only what everything else needs."""
+        ...
+
+    def prepare_room(self, room_id: str, spec: RoomSpec) -> None:
+        """Dress a new room (topic, bookmark, a compliance observer...). Idempotent; runs alongside the
+        invitations, so it must not be needed by them."""
+        ...
 
     def room_link(self, room_id: str) -> str: ...
 
@@ -154,6 +177,12 @@ class MessagingPort(Protocol):
 
     def reply_private(self, room_id: str, user_id: str, text: str, *, reply_token: str | None = None) -> None:
         """Answer one person only (Slack: ephemeral or ``response_url``; Webex: a direct message)."""
+        ...
+
+    def ask_confirmation(self, room_id: str, user_id: str, confirmation: Confirmation, *,
+                         reply_token: str | None = None) -> bool:  # fmt: skip
+        """Show the asker Confirm/Cancel buttons (Slack: Block Kit; Webex: an adaptive card). ``False``: this
+        platform or set-up cannot take button presses, and the command runs without asking."""
         ...
 
     def history(self, room_id: str) -> Iterator[HistoryMessage]: ...

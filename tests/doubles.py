@@ -21,6 +21,7 @@ from typing import Any
 from integrations.crm import CaseSnapshot, TransientCRMError
 from integrations.messaging import (
     Card,
+    Confirmation,
     DownloadedFile,
     FileRef,
     HistoryMessage,
@@ -120,6 +121,10 @@ class FakeMessenger:
         self._after("ensure_room")
         return RoomRef(self.platform, room["id"], f"https://chat.example/{room['id']}", spec.key)
 
+    def prepare_room(self, room_id: str, spec: RoomSpec) -> None:
+        self._call("prepare_room", room_id=room_id, topic=spec.topic)
+        self._after("prepare_room")
+
     def _room(self, data: dict[str, Any], room_id: str) -> dict[str, Any]:
         return next(r for r in data["rooms"].values() if r["id"] == room_id)
 
@@ -164,6 +169,10 @@ class FakeMessenger:
 
     def reply_private(self, room_id: str, user_id: str, text: str, *, reply_token: str | None = None) -> None:
         self._call("reply_private", room_id=room_id, user_id=user_id, text=text)
+
+    def ask_confirmation(self, room_id: str, user_id: str, confirmation: Confirmation, *,
+                         reply_token: str | None = None) -> bool:  # fmt: skip
+        return False  # a double without buttons: destructive commands run as typed
 
     def history(self, room_id: str) -> Iterator[HistoryMessage]:
         with self.state.edit() as data:

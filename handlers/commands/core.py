@@ -46,7 +46,7 @@ def status(inv: Invocation) -> Reply:
         f"Room: {room.state} on {room.platform}",
         "Engineer: " + (", ".join(p.name or p.email for p in engineers) if engineers else "waiting for assignment"),
         f"Customer: {case.customer_name or case.customer_email or '-'}",
-        f"People: {len(people)} ({', '.join(f'{p.name or p.email} [{p.status}]' for p in people)})",
+        f"People: {len(people)} ({', '.join(f'{p.name or p.email}: {p.status}' for p in people)})",
         f"Files: {files}",
     ]
     seen = sv.messenger(room.platform).visibility()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from bot import timeline
-from bot.commands import Invocation, Refused, Reply, UsageError, command
+from bot.commands import Invocation, Refused, Reply, UsageError, command, confirmation_pending
 from bot.membership import ensure_member, participant
 from bot.models import Role
 from integrations.crm import Person
@@ -85,6 +85,9 @@ def remove(inv: Invocation) -> Reply:
         raise Refused("CaseRoom itself stays in the room until the case closes.")
     if not members:
         raise Refused(f"{email} is not in this room.")
+    asked = confirmation_pending(inv, f"Remove {email} from the room of case {case.number}?")
+    if asked is not None:
+        return asked
     for m in members:
         messenger.remove_member(room.room_id, m.member_id)
     who = inv.request.actor.name or inv.request.actor.email or "an engineer"

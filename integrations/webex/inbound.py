@@ -18,7 +18,8 @@ from bot import metrics
 from bot.ingest import Ingest, JobSpec
 
 KIND = "webex.notification"
-HANDLED = {("memberships", "created"), ("memberships", "deleted"), ("messages", "created")}
+HANDLED = {("memberships", "created"), ("memberships", "deleted"), ("messages", "created"),
+           ("attachmentActions", "created")}  # fmt: skip
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -13,6 +14,7 @@ from webexpythonsdk import WebexAPI
 
 from integrations.messaging import (
     Card,
+    Confirmation,
     DownloadedFile,
     FileRef,
     HistoryMessage,
@@ -38,6 +40,32 @@ LIMITATION = (
     "CaseRoom sees only the messages that mention it: no observer account is configured "
     "(WEBEX_OBSERVER_TOKEN), so other messages and their files are missing from announcements and transcripts."
 )
+
+
+UNNAMED_FILE = "a file"
+CARD_TYPE = "application/vnd.microsoft.card.adaptive"
+CONFIRM_TAG = "caseroom.confirm.v1"  # marks our cards' button data among whatever else is pressed
+
+
+def confirmation_card(c: Confirmation) -> dict[str, Any]:
+    data = {"caseroom": CONFIRM_TAG, "command": c.command, "room_id": c.room_id}
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.3",
+        "body": [{"type": "TextBlock", "text": c.prompt, "wrap": True, "weight": "Bolder"},
+                 {"type": "TextBlock", "text": f"/case {c.command}", "wrap": True, "isSubtle": True}],
+        "actions": [{"type": "Action.Submit", "title": "Confirm", "data": {**data, "answer": "confirm"}},
+                    {"type": "Action.Submit", "title": "Cancel", "data": {**data, "answer": "cancel"}}],
+    }  # fmt: skip
+
+
+class FileScanning(TransientPlatformError):
+    """423: the malware scan has not finished; try again after Retry-After."""
+
+
+class FileQuarantined(PermanentPlatformError):
+    """410: the scan found malware; the file can never be downloaded."""
 
 
 def escape_markdown(text: str) -> str:
@@ -80,6 +108,7 @@ class WebexMessenger:
         self.bot = bot
         self.observer = observer
         self.space_link = space_link
+        self._lookups = ThreadPoolExecutor(4, thread_name_prefix="webex-lookup")
 
     @cached_property
     def me(self) -> Any:
@@ -99,14 +128,17 @@ class WebexMessenger:
     # -- rooms ----------------------------------------------------------------------------------
     def ensure_room(self, spec: RoomSpec) -> RoomRef:
         title = spec.title if len(spec.title) <= TITLE_LIMIT else spec.title[: TITLE_LIMIT - 1].rstrip() + "…"
-        room = self._find_room(spec.key, title)
+        room = None if spec.fresh else self._find_room(spec.key, title)
         if room is None:
             # Locked: the bot is moderator, so it can remove people and lock the space at closure.
             description = spec.topic[:1000] or None
             room = call("rooms.create", lambda: self.bot.rooms.create(title, isLocked=True, description=description))
-        if self.observer_email:
-            self.add_member(room.id, self.observer_email)
         return RoomRef(self.platform, room.id, self.room_link(room.id), room.title)
+
+    def prepare_room(self, room_id: str, spec: RoomSpec) -> None:
+        # The observer reads what the bot may not (group messages that do not mention it); see README.
+        if self.observer_email:
+            self.add_member(room_id, self.observer_email)
 
     def _find_room(self, key: str, title: str) -> Any | None:
         """A space created for this case before a crash stopped us recording its id."""
@@ -130,6 +162,8 @@ class WebexMessenger:
 
     # -- people -----------------------------------------------------------------------------------
     def add_member(self, room_id: str, email: str, *, external: bool = False) -> MemberResult:
+        # Whether an outsider has a Webex account only changes the words of the answer: ask alongside.
+        known = self._lookups.submit(self._known_person, email) if external else None
         try:
             m = call("memberships.create", lambda: self.bot.memberships.create(roomId=room_id, personEmail=email))
         except PermanentPlatformError as exc:
@@ -139,7 +173,7 @@ class WebexMessenger:
             if status in (400, 403, 404):
                 return MemberResult(MemberOutcome.REFUSED, f"Webex would not add {email} ({exc})")
             raise
-        if external and not self._known_person(email):
+        if known is not None and not known.result():
             return MemberResult(MemberOutcome.INVITED, member_id=m.id)
         return MemberResult(MemberOutcome.ADDED, member_id=m.id)
 
@@ -186,11 +220,19 @@ class WebexMessenger:
         for part in chunks(text):
             self._send(toPersonId=user_id, text=part)
 
+    def ask_confirmation(self, room_id: str, user_id: str, confirmation: Confirmation, *,
+                         reply_token: str | None = None) -> bool:  # fmt: skip
+        # In a direct space, like every private answer: only the asker sees (and can press) the buttons.
+        self._send(toPersonId=user_id, text=f"{confirmation.prompt} Open this message in Webex to confirm or cancel.",
+                   attachments=[{"contentType": CARD_TYPE, "content": confirmation_card(confirmation)}])  # fmt: skip
+        return True
+
     def history(self, room_id: str) -> Iterator[HistoryMessage]:
         # Never pass beforeMessage: the SDK follows the Link headers itself (and loops if given one).
-        params: dict[str, Any] = {"roomId": room_id, "max": 100}
+        # The largest page Webex allows: a 100k-message room is 100 calls, not 2,000 at the default 50.
+        params: dict[str, Any] = {"roomId": room_id, "max": 1000}
         if self.observer is None:
-            params["mentionedPeople"] = "me"
+            params.update(mentionedPeople="me", max=100)  # Webex caps mentionedPeople pages at 100
         messages = call("messages.list", lambda: self.reader.messages.list(**params))
         with translated("messages.list"):
             for m in messages:
@@ -209,9 +251,14 @@ class WebexMessenger:
 
     # -- files ------------------------------------------------------------------------------------
     def file_info(self, url: str) -> FileRef:
-        with self._content(url) as resp:
-            return FileRef(url, _filename(resp, url), _int(resp.headers.get("Content-Length")),
-                           resp.headers.get("Content-Type"))  # fmt: skip
+        try:
+            with self._content(url) as resp:
+                return FileRef(url, _filename(resp, url), _int(resp.headers.get("Content-Length")),
+                               resp.headers.get("Content-Type"))  # fmt: skip
+        except (FileScanning, FileQuarantined):
+            # Webex hides name and size until the scan is done; the upload is still announced, and the
+            # file job retries (scanning) or reports (quarantined) it.
+            return FileRef(url, UNNAMED_FILE)
 
     def download_file(self, file: FileRef) -> DownloadedFile:
         with self._content(file.file_id) as resp:
@@ -230,10 +277,10 @@ class WebexMessenger:
             resp: requests.Response = session._req_session.get(url, stream=True, timeout=60)
         if resp.status_code == 423:
             resp.close()
-            raise TransientPlatformError("Webex is still scanning the file", retry_after=retry_after(resp) or 5)
+            raise FileScanning("Webex is still scanning the file", retry_after=retry_after(resp) or 5)
         if resp.status_code == 410:
             resp.close()
-            raise PermanentPlatformError("Webex quarantined the file as infected; it is not filed on the case")
+            raise FileQuarantined("Webex quarantined the file as infected; it is not filed on the case")
         if resp.status_code == 429:
             resp.close()
             raise TransientPlatformError("Webex contents: rate limited", retry_after=retry_after(resp))

@@ -8,6 +8,7 @@ The bot's own messages and memberships are ignored.
 from __future__ import annotations
 
 import re
+from contextlib import suppress
 from typing import Any
 
 from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
@@ -16,9 +17,10 @@ from bot.models import Job
 from handlers import command_requests, room_events
 from integrations.messaging import PermanentPlatformError
 from integrations.webex.errors import call, status_of
-from integrations.webex.messenger import WebexMessenger, parse_time
+from integrations.webex.messenger import CONFIRM_TAG, WebexMessenger, parse_time
 
 COMMAND = re.compile(r"^\s*/case\b", re.IGNORECASE)
+CANCELLED = "Cancelled: nothing was changed."
 
 
 class NotificationJob:
@@ -29,6 +31,9 @@ class NotificationJob:
     def __call__(self, job: Job) -> None:
         note: dict[str, Any] = job.payload
         data = note["data"]
+        if note["resource"] == "attachmentActions":
+            self._button(data)
+            return
         if data.get("personId") == self.messenger.me.id or data.get("roomType") == "direct":
             return  # our own doings, and 1:1 spaces (private answers) are no case room
         person = (data.get("personEmail") or "").lower()
@@ -38,6 +43,29 @@ class NotificationJob:
             self._membership(note["event"], data)
         elif note["resource"] == "messages":
             self._message(data)
+
+    def _button(self, data: dict[str, Any]) -> None:
+        """A press on a confirmation card: the command again, from whoever pressed, marked confirmed.
+
+        The inputs are whatever the client sent, so nothing in them is trusted but the command text and the
+        room: the command meets every permission check again, for the person who pressed.
+        """
+        bot = self.messenger.bot
+        action = call("attachment_actions.get", lambda: bot.attachment_actions.get(data["id"]))
+        inputs = action.inputs or {}
+        if inputs.get("caseroom") != CONFIRM_TAG or not inputs.get("command") or not inputs.get("room_id"):
+            return  # not one of our cards
+        person = call("people.get", lambda: bot.people.get(action.personId))
+        actor = Actor(action.personId, str((person.emails or [""])[0]).lower(), person.displayName or "")
+        # One answer per card: once pressed, it goes (a second press finds nothing to act on).
+        with suppress(PermanentPlatformError):  # already gone: still act on this press; its job key makes it once
+            call("messages.delete", lambda: bot.messages.delete(action.messageId))
+        if inputs.get("answer") != "confirm":
+            self.messenger.reply_private(str(inputs["room_id"]), action.personId, CANCELLED)
+            return
+        req = CommandRequest("webex", str(inputs["room_id"]), actor, str(inputs["command"]),
+                             parse_time(action.created), confirmed=True)  # fmt: skip
+        self.queue.submit(command_requests.KIND, req.to_payload(), key=f"webex:confirmed:{action.messageId}")
 
     def _membership(self, event: str, data: dict[str, Any]) -> None:
         kind: RoomEventKind = "joined" if event == "created" else "left"

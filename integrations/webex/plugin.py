@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from bot.plugins import PluginContext, PluginParts
 from bot.worker import JobKind
-from integrations.webex import inbound
+from integrations import pacing
+from integrations.webex import errors, inbound
 from integrations.webex.client import api
 from integrations.webex.messenger import WebexMessenger
 from integrations.webex.notifications import NotificationJob
@@ -17,6 +18,7 @@ class WebexPlugin:
         s = ctx.settings
         if s.webex_access_token is None:
             return None
+        errors.PACER.rates = pacing.parse(s.webex_rate_limits)
         observer = api(s.webex_observer_token.get_secret_value(), s) if s.webex_observer_token else None
         messenger = WebexMessenger(api(s.webex_access_token.get_secret_value(), s), observer, s.webex_space_link)
         secret = s.webex_webhook_secret.get_secret_value() if s.webex_webhook_secret else None

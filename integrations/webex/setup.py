@@ -32,6 +32,7 @@ def wanted(observer: bool) -> list[tuple[str, Wanted]]:
         ("bot", Wanted(f"{PREFIX}-memberships-created", "memberships", "created")),
         ("bot", Wanted(f"{PREFIX}-memberships-deleted", "memberships", "deleted")),
         ("bot", Wanted(f"{PREFIX}-messages-created", "messages", "created")),
+        ("bot", Wanted(f"{PREFIX}-card-actions-created", "attachmentActions", "created")),  # confirm buttons
     ]
     if observer:
         out.append(("observer", Wanted(f"{PREFIX}-observer-messages-created", "messages", "created")))
