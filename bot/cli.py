@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -42,6 +43,8 @@ def serve(
 ) -> None:
     """Serve HTTP, run the job workers and the scheduler in one process."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("webexpythonsdk", "apscheduler"):  # their INFO lines are per request / per tick
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = _settings()
     sandbox_stop: Callable[[], None] | None = None
     if settings.sandbox_mode:
@@ -132,6 +135,11 @@ def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, 
         console.print(f"  {key.split('_')[0].title():<11} {base}   (state: {base}/_sandbox/state)")
     console.print(f"  Sandbox CRM webhook secret (sign POST {public_url}/webhooks/crm with it): "
                   f"{overrides.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
+    if not os.environ.get("CASEROOM_ADMIN_TOKEN"):
+        os.environ["CASEROOM_ADMIN_TOKEN"] = secrets.token_urlsafe(24)  # a fresh one per sandbox run
+    console.print(f"  Dashboard: [bold]{public_url}/admin/login[/bold] with token "
+                  f"[bold]{os.environ['CASEROOM_ADMIN_TOKEN']}[/bold]; its Sandbox page opens, rotates and closes "
+                  "cases and acts as the people in the rooms.")  # fmt: skip
     console.print("  To watch a whole case go by, run [bold]caseroom demo[/bold] (it starts its own instance).")
     return load_settings(), stop
 

@@ -66,7 +66,8 @@ def command(rt: Runtime, state_file: Path, text: str, actor: Actor, at: datetime
 
 
 def opened_case(db_url: str, state_file: Path, **event: Any) -> tuple[Runtime, FakeCRM]:
-    rt, crm = runtime(db_url, state_file)
+    # A ticking clock and one call at a time: the timeline (and so the golden transcripts) comes out the same.
+    rt, crm = runtime(db_url, state_file, CASEROOM_PARALLEL_CALLS=1)
     rt.services.clock = Tick(START)
     opened = case_event(occurred_at="2026-11-22T18:00:00Z", **event)
     opened["case"]["link"] = "https://crm.example/lightning/r/Case/50000001234/view"

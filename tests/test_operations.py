@@ -81,3 +81,26 @@ def test_only_one_replica_leads_the_scheduler_and_another_takes_over(pg_url: str
     sched.tick(Periodic("maintenance.purge", 3600))
     purge_jobs = [j for j in replicas[0].queue.list() if j.key and j.key.startswith("periodic:maintenance.purge:")]
     assert len([j for j in purge_jobs if j.key and j.key.endswith(str(int(time.time()) // 3600))]) == 1
+
+
+def test_a_new_leader_keeps_the_schedule_stored_in_the_database(tmp_path: Path, state_file: Path) -> None:
+    rt = runtime(f"sqlite:///{tmp_path / 'sched.db'}", state_file)[0]
+    hourly = [Periodic("maintenance.purge", 3600)]
+
+    def lead() -> LeaderScheduler:
+        s = LeaderScheduler(rt.services, hourly, retry_seconds=0.1)
+        s.start()
+        assert s.is_leader.wait(10), "no scheduler leader"
+        return s
+
+    first = lead()
+    assert first._scheduler is not None
+    due = first._scheduler.get_job("maintenance.purge").next_run_time
+    first.stop()
+    time.sleep(1.1)  # a restart that reset the interval would now schedule a second later
+    second = lead()
+    try:
+        assert second._scheduler is not None
+        assert second._scheduler.get_job("maintenance.purge").next_run_time == due
+    finally:
+        second.stop()

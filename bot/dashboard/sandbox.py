@@ -180,6 +180,15 @@ def router(d: Dash) -> APIRouter:
             return off(request, admin)
         if not settings.crm_webhook_secret:
             return _back(number, "error=no-secret")
+        if settings.salesforce_instance_url:
+            # Salesforce is the CRM: act in its emulator, so the case comes back as a real Outbound Message.
+            try:
+                where = await run_in_threadpool(_act_in_salesforce, d, settings, action, number, subject, priority,
+                                                customer_email, customer_name, engineer_email, engineer_name,
+                                                engineer_timezone)  # fmt: skip
+            except (httpx.HTTPError, LookupError):
+                return _back(number, "error=refused")
+            return _back(where, "done=sent")
         now = d.sv.clock().isoformat()
         if action == "open":
             case: dict[str, Any] = {
@@ -231,6 +240,40 @@ def router(d: Dash) -> APIRouter:
         return _back(number, "done=acted" if resp.is_success else "error=emulator-failed")
 
     return r
+
+
+SF_PRIORITY = {"P1": "High", "P2": "Medium", "P3": "Low", "P4": "Low"}
+
+
+def _act_in_salesforce(d: Dash, settings: Settings, action: str, number: str, subject: str, priority: str,
+                       customer_email: str, customer_name: str, engineer_email: str, engineer_name: str,
+                       engineer_timezone: str) -> str:  # fmt: skip
+    """Open, rotate or close through the Salesforce emulator's control API; returns the case number."""
+    root = str(settings.salesforce_instance_url).rstrip("/")
+    with httpx.Client(base_url=f"{root}/_sandbox", verify=settings.ca_bundle or True, timeout=10) as sf:
+
+        def owner() -> dict[str, str]:
+            if not engineer_email.strip():
+                return {}
+            person = _person(engineer_email, engineer_name, engineer_timezone)
+            sf.post("/users", json={"email": person["email"], "name": person["name"],
+                                    "timezone": person["timezone"] or "UTC"})  # fmt: skip (idempotent by e-mail)
+            return {"owner_email": person["email"]}
+
+        if action == "open":
+            body = {"subject": subject or "Sandbox case", "priority": SF_PRIORITY.get(priority, "Medium"),
+                    "contact_email": customer_email.strip() or "customer@sandbox.example",
+                    "contact_name": customer_name.strip() or "Sandbox Customer", **owner()}  # fmt: skip
+            r = sf.post("/cases", json=body)
+            r.raise_for_status()
+            return str(r.json()["CaseNumber"])
+        found = _load(d, number)
+        if found is None or action not in ("rotate", "close"):
+            raise LookupError(number)
+        crm_id = found[0].crm_id
+        r = sf.post(f"/cases/{crm_id}/owner", json=owner()) if action == "rotate" else sf.post(f"/cases/{crm_id}/close")
+        r.raise_for_status()
+        return number
 
 
 def _load(d: Dash, number: str) -> tuple[Case, str] | None:

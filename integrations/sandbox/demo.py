@@ -88,7 +88,7 @@ class Demo:
         self.say(f"members: {', '.join(sorted(members))}")
         stable = httpx.get(f"{self.url}/rooms/{number}")
         self.say(f"stable URL {self.url}/rooms/{number} -> {stable.status_code} {stable.headers.get('location')}")
-        url_on_case = wait("the room URL on the case", lambda: self._case(case["Id"])["case"].get("Room_URL__c"))
+        url_on_case = wait("the room URL on the case", lambda: self._case(case["Id"]).get("Room_URL__c"))
         self.say(f"Salesforce Room_URL__c = {url_on_case}")
         seen = self.new_lines(room["id"], 0, "the welcome", lambda t: any(x.startswith("Welcome") for x in t))
 
@@ -123,7 +123,9 @@ class Demo:
     def _filed(self, case_id: str) -> dict[str, Any] | None:
         c = self._case(case_id)
         titles = [f.get("Title") or f.get("title") or "" for f in c.get("files", [])]
-        return c if any("transcript" in t for t in titles) else None
+        # The summary comment is written after the files; wait for both so the output is complete.
+        summary = any("transcript for case" in (x.get("CommentBody") or "") for x in c.get("comments", []))
+        return c if summary and any("transcript" in t for t in titles) else None
 
     def _case(self, case_id: str) -> dict[str, Any]:
         ca = self.sb.env["REQUESTS_CA_BUNDLE"]

@@ -82,7 +82,7 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
         "SALESFORCE_INSTANCE_URL": sb.urls["salesforce"],
         "SALESFORCE_ACCESS_TOKEN": salesforce.access_token,
         "SALESFORCE_ORG_ID": ORG_ID,
-        "REQUESTS_CA_BUNDLE": str(salesforce.tls.ca_path),
+        "REQUESTS_CA_BUNDLE": str(salesforce.tls.bundle_path),
         "CASEROOM_SANDBOX": "true",
     }
     if webex.observer_token:
