@@ -135,6 +135,9 @@ class Card:
         return "\n".join(lines)
 
 
+CANCELLED = "Cancelled: nothing was changed."  # the answer to a Cancel button, on every platform
+
+
 @dataclass(frozen=True)
 class Confirmation:
     """A destructive command waiting for its asker's "yes": buttons only the asker sees.

@@ -6,15 +6,18 @@ announcements carry names and e-mail addresses. The bot's own messages and joins
 
 from __future__ import annotations
 
+import json
 import re
+from contextlib import suppress
 from typing import Any
 
 from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
 from bot.jobs import JobQueue
 from bot.models import Job
 from handlers import command_requests, room_events
-from integrations.messaging import FileRef
-from integrations.slack.messenger import SlackMessenger, ts_time
+from integrations.messaging import CANCELLED, FileRef
+from integrations.slack.errors import SlackRefusal
+from integrations.slack.messenger import CANCEL_ACTION, SlackMessenger, ts_time
 from integrations.slack.text import unescape
 
 MEMBER_KINDS: dict[str, RoomEventKind] = {"member_joined_channel": "joined", "member_left_channel": "left"}
@@ -30,6 +33,9 @@ class InboundJob:
         if p["type"] == "command":
             req = CommandRequest.from_payload(p["request"])
             self._command(req, f"slack:command:{job.key or job.id}")
+            return
+        if p["type"] == "action":
+            self._button(p["body"])
             return
         body = p["body"]
         event = body["event"]
@@ -73,6 +79,32 @@ class InboundJob:
                                ts_time(event["ts"]), self._actor(user), text=unescape(text), message_id=event["ts"],
                                parent_id=parent, files=files))  # fmt: skip
 
+    def _button(self, body: dict[str, Any]) -> None:
+        """A click on a confirmation's buttons: the command again, from whoever clicked, marked confirmed.
+
+        Only the command text and the room are taken from the button; the command meets every permission
+        check again for the person who clicked, in the channel the click came from.
+        """
+        action = (body.get("actions") or [{}])[0]
+        channel, user = (body.get("channel") or {}).get("id"), (body.get("user") or {}).get("id")
+        try:
+            value = json.loads(action.get("value") or "{}")
+        except ValueError:
+            return
+        if not isinstance(value, dict) or value.get("room_id") != channel or not value.get("command") or not user:
+            return  # not one of ours, or a button carried into another channel
+        response_url = body.get("response_url")
+        if action.get("action_id") == CANCEL_ACTION:
+            if response_url:
+                self.messenger.respond(response_url, {"replace_original": True, "text": CANCELLED})
+            return
+        if response_url:  # one answer per prompt: the buttons go before the command runs
+            with suppress(SlackRefusal):  # already gone (a retry of this job): the command still runs once
+                self.messenger.respond(response_url, {"delete_original": True})
+        req = CommandRequest("slack", str(channel), Actor(str(user)), str(value["command"]),
+                             ts_time(str(action.get("action_ts") or "0")), response_url, confirmed=True)  # fmt: skip
+        self._command(req, f"slack:confirmed:{user}:{action.get('action_ts')}")
+
     def _actor(self, user_id: str) -> Actor:
         email, name = self.messenger.person(user_id)
         return Actor(user_id, email, name)
@@ -80,7 +112,7 @@ class InboundJob:
     def _command(self, req: CommandRequest, key: str) -> None:
         email, name = self.messenger.person(req.actor.user_id)
         enriched = CommandRequest(req.platform, req.room_id, Actor(req.actor.user_id, email, name or req.actor.name),
-                                  req.text, req.at, req.reply_token)  # fmt: skip
+                                  req.text, req.at, req.reply_token, confirmed=req.confirmed)  # fmt: skip
         self.queue.submit(command_requests.KIND, enriched.to_payload(), key=key)
 
     def _submit(self, ev: RoomEvent) -> None:

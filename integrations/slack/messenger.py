@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
@@ -42,6 +43,28 @@ CONNECT_REFUSALS = {
 
 def ts_time(ts: str) -> datetime:
     return datetime.fromtimestamp(float(ts), UTC)
+
+
+CONFIRM_BLOCK = "caseroom.confirm.v1"
+CONFIRM_ACTION, CANCEL_ACTION = "caseroom_confirm", "caseroom_cancel"
+BUTTON_VALUE_LIMIT = 2000  # Block Kit's limit on a button's value
+
+
+def confirmation_blocks(c: Confirmation) -> list[dict[str, Any]] | None:
+    """The prompt and two buttons whose value carries the command to run; ``None`` if it does not fit."""
+    value = json.dumps({"command": c.command, "room_id": c.room_id})
+    if len(value) > BUTTON_VALUE_LIMIT:
+        return None
+
+    def button(label: str, action_id: str, style: str | None) -> dict[str, Any]:
+        b = {"type": "button", "text": {"type": "plain_text", "text": label}, "action_id": action_id, "value": value}
+        return b | ({"style": style} if style else {})
+
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": escape(c.prompt)[:3000]}},
+        {"type": "actions", "block_id": CONFIRM_BLOCK,
+         "elements": [button("Confirm", CONFIRM_ACTION, "danger"), button("Cancel", CANCEL_ACTION, None)]},
+    ]  # fmt: skip
 
 
 class SlackMessenger:
@@ -226,7 +249,27 @@ class SlackMessenger:
 
     def ask_confirmation(self, room_id: str, user_id: str, confirmation: Confirmation, *,
                          reply_token: str | None = None) -> bool:  # fmt: skip
-        return False  # Block Kit buttons are not wired to the receiver yet: the command runs as typed
+        """Block Kit buttons only the asker sees; a click comes back as ``block_actions`` to ``/slack/events``."""
+        blocks = confirmation_blocks(confirmation)
+        if blocks is None:
+            return False  # too long to carry in a button: the command runs as typed
+        text = escape(confirmation.prompt)[:TEXT_LIMIT]
+        if reply_token:  # where the command was typed, like any answer to it
+            resp = requests.post(reply_token, json={"response_type": "ephemeral", "text": text, "blocks": blocks},
+                                 timeout=10, verify=self.ca_bundle or True)  # fmt: skip
+            if resp.status_code < 300:
+                return True
+        call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=text,
+             blocks=blocks)  # fmt: skip
+        return True
+
+    def respond(self, response_url: str, body: dict[str, Any]) -> None:
+        """Post to an interaction's ``response_url`` (replace or delete the message that held the buttons)."""
+        resp = requests.post(response_url, json=body, timeout=10, verify=self.ca_bundle or True)
+        if resp.status_code >= 500:
+            raise TransientPlatformError(f"Slack response_url: {resp.status_code}")
+        if resp.status_code >= 300:  # used up or expired: retrying cannot help
+            raise SlackRefusal("response_url", resp.text[:200] or str(resp.status_code))
 
     def history(self, room_id: str) -> Iterator[HistoryMessage]:
         for msg in self._pages("conversations.history", self.client.conversations_history, channel=room_id):

@@ -30,6 +30,7 @@ from bot.events import Actor, CommandRequest
 from bot.ingest import Ingest, JobSpec
 from bot.services import Services
 from handlers import command_requests
+from integrations.slack.messenger import CANCEL_ACTION, CONFIRM_ACTION
 from integrations.slack.text import escape
 
 KIND = "slack.inbound"
@@ -91,9 +92,20 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
                       [JobSpec(KIND, {"type": "command", "request": req.to_payload()})])  # fmt: skip
         ack()
 
-    @bolt.action(re.compile(".*"))
-    def action(ack: Ack) -> None:
+    @bolt.action(CONFIRM_ACTION)
+    @bolt.action(CANCEL_ACTION)
+    def confirmation(ack: Ack, body: dict[str, Any]) -> None:
+        # Stored like an event; the job re-runs the command for whoever clicked, with every permission check.
+        channel = str((body.get("channel") or {}).get("id") or "")
+        action_ts = str(((body.get("actions") or [{}])[0]).get("action_ts") or "")
+        key = f"action:{(body.get('user') or {}).get('id')}:{action_ts}"
+        ingest.accept("slack", key, json.dumps(body),
+                      [JobSpec(KIND, {"type": "action", "body": body}, lane=f"room:slack:{channel}")])  # fmt: skip
         ack()
+
+    @bolt.action(re.compile(".*"))
+    def other_action(ack: Ack) -> None:
+        ack()  # e.g. the bookmark's link button: nothing to do, but unanswered Slack shows the clicker an error
 
     return bolt
 

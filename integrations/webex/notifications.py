@@ -15,12 +15,11 @@ from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
 from bot.jobs import JobQueue
 from bot.models import Job
 from handlers import command_requests, room_events
-from integrations.messaging import PermanentPlatformError
+from integrations.messaging import CANCELLED, PermanentPlatformError
 from integrations.webex.errors import call, status_of
 from integrations.webex.messenger import CONFIRM_TAG, WebexMessenger, parse_time
 
 COMMAND = re.compile(r"^\s*/case\b", re.IGNORECASE)
-CANCELLED = "Cancelled: nothing was changed."
 
 
 class NotificationJob:

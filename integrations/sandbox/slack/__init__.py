@@ -6,12 +6,14 @@ A test double at the network boundary: CaseRoom talks to it through the real ``s
 
 Python side: ``SlackEmulator(signing_secret, seed, team_id, team_domain, connect_enabled, bot_name, *,
 auto_accept_invites)``; ``emu.app``, ``emu.bot_token``, ``emu.bot_user_id``, ``emu.team_id``, ``emu.faults``,
-``emu.add_user(email, name, external=False)``, ``emu.set_request_urls(events=, commands=)``, the actions
-``act_message / act_edit / act_delete / act_join / act_leave / accept_invite / command``, ``emu.flush()``,
+``emu.add_user(email, name, external=False)``, ``emu.set_request_urls(events=, commands=, interactivity=)``, the
+actions ``act_message / act_edit / act_delete / act_join / act_leave / accept_invite / command / click``,
+``emu.flush()``,
 ``emu.deliveries()``, ``emu.responses()``, ``emu.ephemerals()``, ``emu.snapshot()``, ``emu.reset()``.
 
 ``/api/<method>``: see ``api.WebApi.methods``; ``POST /upload/v1/<key>`` (files v2 upload URL),
-``GET /files-pri/<team>-<file>/[download/]<name>`` (bearer bot token), ``POST /commands/...`` (response_url).
+``GET /files-pri/<team>-<file>/[download/]<name>`` (bearer bot token), ``POST /commands/...`` and
+``POST /actions/...`` (response_urls of a slash command and of a Block Kit button click).
 ``/_sandbox`` (no auth): see ``control.Control.routes``.
 
 Events: every change a member makes, and the bot's own writes, are sent as signed ``event_callback``s to the
@@ -35,6 +37,7 @@ from integrations.sandbox.slack.api import WebApi
 from integrations.sandbox.slack.commands import Commands
 from integrations.sandbox.slack.control import Control
 from integrations.sandbox.slack.events import Dispatcher
+from integrations.sandbox.slack.interactions import Interactions
 from integrations.sandbox.slack.model import Channel, FileObj, User
 from integrations.sandbox.slack.state import Store
 from integrations.sandbox.slack.wire import SlackError
@@ -64,6 +67,7 @@ class SlackEmulator:
         self._seen_base: str | None = None
         self.events_url: str | None = None
         self.commands_url: str | None = None
+        self.interactivity_url: str | None = None  # None: the commands URL (one request URL, as CaseRoom's manifest)
         self.subscriptions: set[str] = set(SUBSCRIPTIONS)
         self.faults = FaultInjector(Knobs(seed=seed))
         self.store = Store(seed, team_id, team_domain, bot_name)
@@ -73,6 +77,7 @@ class SlackEmulator:
         self._bot_token = f"xoxb-{self.store.ids.secret(12)}-{self.store.ids.secret(12)}-{self.store.ids.secret()}"
         self.dispatcher = Dispatcher(signing_secret)
         self.commands = Commands(self)
+        self.interactions = Interactions(self)
         self._ephemerals: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self.api = WebApi(self)
@@ -98,9 +103,11 @@ class SlackEmulator:
     def add_user(self, email: str, name: str, external: bool = False, tz: str = "Europe/Amsterdam") -> dict[str, Any]:
         return self.store.add_user(email, name, external=external, tz=tz).to_json()
 
-    def set_request_urls(self, events: str | None = None, commands: str | None = None) -> None:
+    def set_request_urls(self, events: str | None = None, commands: str | None = None,
+                         interactivity: str | None = None) -> None:  # fmt: skip
         self.events_url = events
         self.commands_url = commands
+        self.interactivity_url = interactivity
 
     def base_url(self, request: Request | None = None) -> str:
         """Absolute base ending in '/', for upload, download and response URLs."""
@@ -224,6 +231,12 @@ class SlackEmulator:
         with self.store.lock:
             user, ch = self.person(as_email), self.store.channel(channel_id)
         return self.commands.run(user, ch, text, command)
+
+    def click(self, as_email: str, channel_id: str, action_id: str) -> dict[str, Any]:
+        """Click the newest button ``action_id`` the app showed ``as_email`` in the channel (blocking)."""
+        with self.store.lock:
+            user, ch = self.person(as_email), self.store.channel(channel_id)
+        return self.interactions.click(user, ch, action_id)
 
     # -- inspection -----------------------------------------------------------------------------------
     def record_ephemeral(self, record: dict[str, Any]) -> None:

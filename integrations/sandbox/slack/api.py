@@ -373,8 +373,10 @@ class WebApi:
         if not c.get("text") and not c.args.get("blocks"):
             raise SlackError("no_text")
         ts = self.store.clock.ts()
+        blocks = c.json_arg("blocks")
         record = {"channel": ch.id, "user": user.id, "text": c.get("text"), "message_ts": ts,
-                  "thread_ts": c.get("thread_ts") or None, "source": "chat.postEphemeral"}  # fmt: skip
+                  "thread_ts": c.get("thread_ts") or None, "source": "chat.postEphemeral",
+                  "blocks": blocks if isinstance(blocks, list) else None}  # fmt: skip
         self.emu.record_ephemeral(record)
         return {"message_ts": ts}
 

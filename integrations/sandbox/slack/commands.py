@@ -37,6 +37,7 @@ class Invocation:
     text: str
     created: float = field(default_factory=time.time)
     posts: int = 0
+    origin: dict[str, Any] | None = None  # for a button click: the message that held the button
 
 
 class Commands:
@@ -52,7 +53,8 @@ class Commands:
             self.responses.clear()
 
     def routes(self) -> list[Route]:
-        return [Route("/commands/{team_id}/{command_id}/{secret}", self.response_url, methods=["POST"])]
+        return [Route("/commands/{team_id}/{command_id}/{secret}", self.response_url, methods=["POST"]),
+                Route("/actions/{team_id}/{command_id}/{secret}", self.response_url, methods=["POST"])]
 
     # -- the command ----------------------------------------------------------------------------------
     def run(self, user: User, ch: Channel, text: str, command: str = "/case") -> dict[str, Any]:
@@ -96,6 +98,14 @@ class Commands:
 
     # -- answers --------------------------------------------------------------------------------------
     def _answer(self, inv: Invocation, body: dict[str, Any], via: str) -> None:
+        if inv.origin is not None and (body.get("delete_original") or body.get("replace_original")):
+            with self.store.lock:  # the message that held the clicked button goes, or changes in place
+                if body.get("delete_original"):
+                    inv.origin["deleted"] = True
+                else:
+                    inv.origin.update(text=body.get("text"), blocks=body.get("blocks"), replaced=True)
+                    inv.origin.get("body", {}).update(text=body.get("text"), blocks=body.get("blocks"))
+            return
         kind = str(body.get("response_type") or "ephemeral")
         record = {"channel_id": inv.channel_id, "user_id": inv.user_id, "command": inv.command, "via": via,
                   "response_type": kind, "text": body.get("text"), "body": body, "at": time.time()}  # fmt: skip

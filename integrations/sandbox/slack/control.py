@@ -65,6 +65,7 @@ class Control:
             ("/_sandbox/act/leave", self.act_leave, "POST"),
             ("/_sandbox/act/accept_invite", self.accept_invite, "POST"),
             ("/_sandbox/act/command", self.act_command, "POST"),
+            ("/_sandbox/act/click", self.act_click, "POST"),
             ("/_sandbox/verify_url", self.verify_url, "POST"),
             ("/_sandbox/state", self.state, "GET"),
             ("/_sandbox/channels/{channel_id}/messages", self.messages, "GET"),
@@ -116,6 +117,13 @@ class Control:
         # In a thread: the receiver may call back into this server while it answers.
         answer = await asyncio.to_thread(self.emu.command, _text(b, "as_email"), _text(b, "channel_id"),
                                          str(b.get("text") or ""), str(b.get("command") or "/case"))  # fmt: skip
+        return json_response(answer)
+
+    async def act_click(self, request: Request) -> Response:
+        b = await json_body(request)
+        self.emu.base_url(request)
+        answer = await asyncio.to_thread(self.emu.click, _text(b, "as_email"), _text(b, "channel_id"),
+                                         _text(b, "action_id"))  # fmt: skip
         return json_response(answer)
 
     async def verify_url(self, request: Request) -> Response:
