@@ -30,10 +30,10 @@ from bot.models import Case, RoomState
 from bot.services import Services
 
 
-def create_app(sv: Services, routers: Iterable[APIRouter] = ()) -> FastAPI:
+def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None) -> FastAPI:
     app = FastAPI(title="CaseRoom", version=__version__, docs_url=None, redoc_url=None)
     app.state.services = sv
-    ingest = Ingest(sv.db, sv.queue)
+    ingest = ingest or Ingest(sv.db, sv.queue)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_request: Request, _exc: BodyTooLarge) -> Response:

@@ -133,7 +133,7 @@ def router(ingest: Ingest, secret: str | None, tolerance: int, now: Callable[[],
         except (ValueError, ValidationError) as exc:
             metrics.WEBHOOKS.labels(source="crm", outcome="malformed").inc()
             return _error(400, _explain(exc))
-        new = ingest.accept(
+        new = await ingest.accept_async(
             "crm", event.event_id, body.decode(),
             [JobSpec(case_events.KIND, event.to_payload(), lane=case_events.lane(event.case.crm_id))],
         )  # fmt: skip

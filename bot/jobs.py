@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from bot.db import Database
 from bot.models import Job, JobStatus, LaneLease, utcnow
-from bot.sqlutil import insert_ignore
+from bot.sqlutil import insert_ignore, insert_many_ignore
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,15 @@ class JobQueue:
         )
         self.wakeup.set()
         return int(job_id) if job_id is not None else None
+
+    def enqueue_many(self, session: Session, jobs: list[tuple[str, dict[str, Any], str, str | None]]) -> None:
+        """Add (kind, payload, key, lane) jobs in the caller's transaction, in one statement; known keys are skipped."""
+        now = self.clock()
+        rows = [{"kind": kind, "key": key, "lane": lane, "payload": payload, "status": JobStatus.QUEUED,
+                 "attempts": 0, "max_attempts": self.max_attempts, "run_at": now, "created_at": now}
+                for kind, payload, key, lane in jobs]  # fmt: skip
+        insert_many_ignore(session, Job, rows)
+        self.wakeup.set()
 
     def submit(self, kind: str, payload: dict[str, Any], **kw: Any) -> int | None:
         """Enqueue in a transaction of its own."""

@@ -49,7 +49,8 @@ class Runtime:
         if settings.shifts_file:
             periodic.append(Periodic(shift_handoffs.CLOCK_KIND, shift_handoffs.CLOCK_SECONDS))
         plugin_kinds: dict[str, JobKind] = {}
-        ctx = PluginContext(settings, Ingest(self.db, self.queue), self.queue, self.services)
+        self.ingest = Ingest(self.db, self.queue)  # one writer per process: every webhook shares its group commits
+        ctx = PluginContext(settings, self.ingest, self.queue, self.services)
         for plugin in discover() if plugins is None else plugins:
             parts = plugin.build(ctx)
             if parts is None:
@@ -63,7 +64,7 @@ class Runtime:
             periodic += [Periodic(kind, every) for kind, every in parts.scheduled]
             plugin_kinds |= parts.job_kinds
         self.kinds: dict[str, JobKind] = job_kinds(self.services) | plugin_kinds
-        self.app: FastAPI = create_app(self.services, all_routers)
+        self.app: FastAPI = create_app(self.services, all_routers, self.ingest)
         self.pool = WorkerPool(self.queue, self.kinds, settings.workers)
         self.scheduler = LeaderScheduler(self.services, periodic)
 

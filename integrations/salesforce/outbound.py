@@ -129,13 +129,13 @@ def router(ingest: Ingest, org_id: str) -> APIRouter:
 
 def store(ingest: Ingest, notes: list[tuple[str, dict[str, str]]]) -> int:
     now = datetime.now(UTC)
-    new = 0
+    stored = []
     for note_id, fields in notes:
         event = to_event(note_id, fields, now)
         raw = json.dumps({"notification": note_id, "sObject": fields})
         job = JobSpec(case_events.KIND, event.to_payload(), lane=case_events.lane(event.case.crm_id))
-        new += ingest.accept("salesforce", note_id, raw, [job])
-    return new
+        stored.append(ingest.submit("salesforce", note_id, raw, [job]))  # a batch of 100 shares one commit
+    return sum(f.result() for f in stored)
 
 
 def fault(status: int, reason: str) -> Response:

@@ -19,9 +19,10 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from slack_bolt import Ack, App
-from slack_bolt.adapter.starlette import SlackRequestHandler
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
@@ -135,7 +136,6 @@ def well_formed(body: bytes, content_type: str) -> bool:
 
 
 def router(bolt: App, signing_secret: str) -> APIRouter:
-    handler = SlackRequestHandler(bolt)
     r = APIRouter()
 
     @r.post("/slack/events", tags=["webhooks"])
@@ -151,7 +151,9 @@ def router(bolt: App, signing_secret: str) -> APIRouter:
             metrics.WEBHOOKS.labels(source="slack", outcome="malformed").inc()
             return JSONResponse({"ok": False, "error": "not a Slack event, command or interaction"}, status_code=400)
         try:
-            return await handler.handle(request)
+            # Bolt is synchronous (listeners store the event before the ack): off the event loop.
+            answer = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+            return to_starlette_response(answer)
         except (ValueError, KeyError, TypeError, AttributeError):
             metrics.WEBHOOKS.labels(source="slack", outcome="malformed").inc()
             return JSONResponse({"ok": False, "error": "not a Slack event, command or interaction"}, status_code=400)

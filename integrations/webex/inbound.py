@@ -46,7 +46,7 @@ def router(ingest: Ingest, secret: str | None) -> APIRouter:
         if (resource, event) not in HANDLED:
             return _answer(200, "ignored", f"{resource}/{event} is not used")
         room = str(data.get("roomId", ""))
-        new = ingest.accept("webex", key, body.decode(), [JobSpec(KIND, note, lane=f"room:webex:{room}")])
+        new = await ingest.accept_async("webex", key, body.decode(), [JobSpec(KIND, note, lane=f"room:webex:{room}")])
         metrics.WEBHOOKS.labels(source="webex", outcome="accepted" if new else "duplicate").inc()
         return JSONResponse({"ok": True, "duplicate": not new})
 
