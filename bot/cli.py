@@ -14,9 +14,11 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 
+from bot import metrics
 from bot.config import ConfigError, Settings, load_settings
 from bot.runtime import Runtime
 
@@ -65,11 +67,18 @@ def serve(
 @app.command()
 def worker(
     count: Annotated[int, typer.Option(help="Worker threads.")] = 2,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port.")] = "127.0.0.1",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Run job workers only (no HTTP), to scale work apart from webhook intake."""
-    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run job workers only (no HTTP API), to scale work apart from webhook intake."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings().model_copy(update={"workers": count})
     runtime = Runtime(settings)
+    if metrics_port is not None:
+        # Job and API counters live in this process; without this they would never be scraped.
+        start_http_server(metrics_port, metrics_host, registry=metrics.REGISTRY)
+        console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     runtime.start_background()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

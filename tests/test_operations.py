@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -12,6 +17,7 @@ from typer.testing import CliRunner
 from bot.cli import app as cli
 from bot.config import ConfigError, load_settings
 from bot.scheduler import LeaderScheduler, Periodic
+from integrations.sandbox.server import free_port
 from tests.support import case_event, encode, runtime, signed_headers
 
 
@@ -104,3 +110,27 @@ def test_a_new_leader_keeps_the_schedule_stored_in_the_database(tmp_path: Path, 
         assert second._scheduler.get_job("maintenance.purge").next_run_time == due
     finally:
         second.stop()
+
+
+def test_a_worker_process_serves_its_own_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
+    env["CASEROOM_DATABASE_URL"] = f"sqlite:///{tmp_path / 'worker.db'}"
+    caseroom = str(Path(sys.executable).with_name("caseroom"))
+    proc = subprocess.Popen([caseroom, "worker", "--count", "1", "--metrics-port", str(port)], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout and proc.stdout.read()
+                time.sleep(0.2)
+        assert scraped.status_code == 200
+        assert "# TYPE caseroom_jobs_total counter" in scraped.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
