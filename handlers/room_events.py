@@ -16,7 +16,7 @@ from bot.membership import participant
 from bot.models import Case, CaseFile, Job, Participant, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_ignore
-from integrations.messaging import FileRef, TransientPlatformError
+from integrations.messaging import FileRef, PermanentPlatformError, TransientPlatformError
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,11 @@ def run(sv: Services, job: Job) -> None:
             select(TimelineEvent).where(TimelineEvent.case_id == case.id, TimelineEvent.source_key == key)  # type: ignore[arg-type]
         ).scalar_one()
         room_id, crm_id, case_id = room.room_id, case.crm_id, case.id
+        # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
+        open_room = room.state not in ("closing", "closed")
 
     announcement = _announcement(ev)
-    if announcement and not entry.data.get("announced") and room_id:
-        sv.messenger(ev.platform).post(room_id, announcement)
+    if announcement and not entry.data.get("announced") and room_id and open_room and _post(sv, ev, announcement):
         with sv.db.session() as s:
             row = s.get(TimelineEvent, entry.id)
             assert row is not None
@@ -97,6 +98,19 @@ def run(sv: Services, job: Job) -> None:
                 key=f"file:{case_id}:{f.file_id}",
                 lane=f"file:{case_id}:{f.file_id}",
             )
+
+
+def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
+    """Announce in the room; ``False`` if it was archived between our look and our post (nobody to tell)."""
+    try:
+        sv.messenger(ev.platform).post(ev.room_id, text)
+    except PermanentPlatformError:
+        with sv.db.session() as s:
+            found = cases.find_by_room(s, ev.platform, ev.room_id)
+        if found is not None and found[1].state in ("closing", "closed"):
+            return False
+        raise
+    return True
 
 
 def file_to_crm(sv: Services, job: Job) -> None:

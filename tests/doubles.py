@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from integrations.crm import CaseSnapshot, TransientCRMError
+from integrations.crm import CaseSnapshot, PermanentCRMError, TransientCRMError
 from integrations.messaging import (
     Card,
     Confirmation,
@@ -204,9 +204,12 @@ class FakeCRM:
     def _record(self, method: str, **args: Any) -> None:
         with self.state.edit() as data:
             chaos = data["faults"].get("crm*")
+            refused = data["faults"].get(f"crm.{method}", {}).get("refuse_case") == args.get("crm_id")
             flaky = bool(chaos and random.random() < chaos["rate"])
-            if not flaky:
+            if not flaky and not refused:
                 data["calls"].append({"method": f"crm.{method}", **args})
+        if refused:  # set_fault("crm.<method>", "permanent", refuse_case=crm_id): that case always fails
+            raise PermanentCRMError(f"crm.{method}: simulated refusal of case {args.get('crm_id')}")
         if flaky:
             raise TransientCRMError(f"crm.{method}: simulated 503")
 
