@@ -28,6 +28,7 @@ from bot.ingest import Ingest
 from bot.limits import BodyLimit, BodyTooLarge
 from bot.models import Case, RoomState
 from bot.services import Services
+from bot.timing import WebhookTimer
 
 
 def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None) -> FastAPI:
@@ -107,6 +108,7 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
         )
 
     app.add_middleware(BodyLimit, max_bytes=sv.settings.max_body_bytes)
+    app.add_middleware(WebhookTimer)  # outermost: a 413 from BodyLimit is timed too
     return app
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
@@ -71,12 +72,15 @@ def failure(system: str, error: BaseException | str, at: datetime | None = None)
 
 @contextmanager
 def observed(system: str) -> Iterator[None]:
-    """Record the outcome of the calls made inside; the exception itself goes on unchanged."""
+    """Record the outcome and duration of the calls made inside; the exception itself goes on unchanged."""
+    started = time.perf_counter()
     try:
         yield
     except BaseException as exc:
         failure(system, exc)
         raise
+    finally:
+        metrics.API_SECONDS.labels(system=system).observe(time.perf_counter() - started)
     success(system)
 
 

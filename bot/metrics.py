@@ -28,7 +28,9 @@ API_CALLS = Counter(
     ["system", "method", "outcome"],
     registry=REGISTRY,
 )
-API_SECONDS = Histogram("caseroom_api_seconds", "Outbound API call latency", ["system"], registry=REGISTRY)
+API_SECONDS = Histogram(
+    "caseroom_api_seconds", "Outbound API call time, client-side pacing waits included", ["system"], registry=REGISTRY
+)
 RATE_LIMIT_WAITS = Counter(
     "caseroom_rate_limit_waits_total", "429s (or equivalent) met, by system", ["system"], registry=REGISTRY
 )

@@ -50,12 +50,22 @@ def test_health_and_metrics(tmp_path: Path, state_file: Path) -> None:
     rt, _ = runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", state_file)
     client = TestClient(rt.app)
     assert client.get("/healthz").json() == {"ok": True, "database": "sqlite", "platforms": ["webex"], "crm": "fakecrm"}
+    timed_before = _sample(client.get("/metrics").text, 'caseroom_webhook_seconds_count{source="crm"}')
     body = encode(case_event())
     client.post("/webhooks/crm", content=body, headers=signed_headers(body))
     client.post("/webhooks/crm", content=body, headers=signed_headers(body))
     text = client.get("/metrics").text
     assert 'caseroom_webhooks_total{outcome="duplicate",source="crm"}' in text
     assert 'caseroom_job_queue{status="queued"} 1.0' in text
+    assert _sample(text, 'caseroom_webhook_seconds_count{source="crm"}') == timed_before + 2
+
+
+def _sample(text: str, series: str) -> float:
+    """A series' value in Prometheus text (the registry is per process, so tests compare before and after)."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
 
 
 @pytest.mark.postgres

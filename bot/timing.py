@@ -1,0 +1,27 @@
+"""ASGI middleware: how long each webhook takes from arrival to acknowledgement (``caseroom_webhook_seconds``)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot import metrics
+
+SOURCES = {"/webhooks/crm": "crm", "/webhooks/webex": "webex", "/webhooks/salesforce": "salesforce",
+           "/slack/events": "slack"}  # fmt: skip
+
+
+class WebhookTimer:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        source = SOURCES.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if source is None:
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            metrics.WEBHOOK_SECONDS.labels(source=source).observe(time.perf_counter() - started)
