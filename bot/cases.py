@@ -125,6 +125,9 @@ def step_done(room: Room, step: str) -> bool:
 
 
 def mark_step(s: Session, room: Room, step: str, at: datetime) -> None:
+    # An opening's steps finish in parallel threads: re-read the row under a lock (PostgreSQL; on SQLite the
+    # transaction holds the write lock already) so one mark never overwrites another's.
+    s.refresh(room, with_for_update=True)
     # Reassign (not mutate) so SQLAlchemy notices the JSON column changed.
     room.steps = {**room.steps, step: at.isoformat()}
     s.add(room)

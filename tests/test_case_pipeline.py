@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from bot import cases
 from bot.models import JobStatus
 from tests.doubles import SharedState
 from tests.support import case_event, encode, runtime, signed_headers
@@ -168,3 +169,33 @@ def test_the_timeline_keeps_every_step_in_utc_with_its_actor(db_url: str, state_
     assert all(e.at.utcoffset() is not None and e.at.utcoffset().total_seconds() == 0 for e in events)
     first = next(e for e in events if e.kind == timeline.Kind.CASE)
     assert first.at.isoformat() == "2026-11-22T18:00:00+00:00"
+
+
+def test_steps_finished_at_the_same_time_are_all_remembered(db_url: str, state_file: Path) -> None:
+    """An opening's steps (URL write-back, invitations, room set-up) finish in parallel; a later event for
+    the case must find every one of them done, or it repeats it (a second URL write on the CRM case)."""
+    rt, _ = runtime(db_url, state_file)
+    client = TestClient(rt.app)
+    deliver(client, case_event())
+    rt.worker().drain()
+    with rt.db.session() as s:
+        case = cases.get_case(s, "50000001234")
+    assert case is not None
+    names = [f"step_{i}" for i in range(8)]
+    barrier = threading.Barrier(len(names))
+
+    def mark(name: str) -> None:
+        barrier.wait()
+        with rt.db.session() as s:
+            room = cases.ensure_room_row(s, case, case.platform)
+            cases.mark_step(s, room, name, rt.services.clock())
+            s.commit()
+
+    threads = [threading.Thread(target=mark, args=(n,)) for n in names]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with rt.db.session() as s:
+        room = cases.ensure_room_row(s, case, case.platform)
+        assert set(names) <= set(room.steps)
