@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from integrations.sandbox.server import ServerThread
 from integrations.sandbox.slack import SlackEmulator
 from integrations.slack.plugin import plugin as slack_plugin
 from tests.doubles import FakeCRM, SharedState
-from tests.support import case_event, encode, settings, signed_headers
+from tests.support import case_event, encode, settings, settle, signed_headers
 
 SIGNING_SECRET = "slack-test-signing-secret"
 CUSTOMER, ENGINEER = "carol@customer.example", "ada@support.example"
@@ -69,13 +68,7 @@ class SlackWorld:
 
     def settle(self, until: Callable[[], bool] = lambda: True, timeout: float = 20.0, idle: bool = True) -> None:
         """Wait until events are delivered, ``until`` holds and (with ``idle``) no job is waiting."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.emu.flush(5)
-            if (not idle or self.rt.queue.pending() == 0) and self.emu.flush(0.1) and until():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"not settled within {timeout}s: queue {self.rt.queue.counts()}")
+        settle(self.emu.flush, self.rt.queue, until, timeout, idle)
 
     def opened(self) -> dict[str, Any]:
         """Deliver case.opened and wait until the channel is made and its URL written back."""

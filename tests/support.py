@@ -6,7 +6,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import psycopg
 
 from bot.config import Settings
 from bot.crm_webhook import sign
+from bot.jobs import JobQueue
 from bot.runtime import Runtime
 from tests.doubles import FakeCRM, FakeMessenger, SharedState
 
@@ -100,3 +101,15 @@ def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None
 
 def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def settle(flush: Callable[[float], bool], queue: JobQueue, until: Callable[[], bool] = lambda: True,
+           timeout: float = 20.0, idle: bool = True) -> None:  # fmt: skip
+    """Wait until an emulator's deliveries are out (``flush``), ``until`` holds and (with ``idle``) no job waits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        flush(5)
+        if (not idle or queue.pending() == 0) and flush(0.1) and until():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"not settled within {timeout}s: queue {queue.counts()}")

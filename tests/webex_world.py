@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from integrations.webex.client import api
 from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.setup import sync
 from tests.doubles import FakeCRM, SharedState
-from tests.support import case_event, encode, settings, signed_headers
+from tests.support import case_event, encode, settings, settle, signed_headers
 
 WEBHOOK_SECRET = "webex-test-secret"
 
@@ -55,13 +54,7 @@ class WebexWorld:
 
     def settle(self, until: Callable[[], bool] = lambda: True, timeout: float = 20.0, idle: bool = True) -> None:
         """Wait until webhooks are delivered, ``until`` holds and (with ``idle``) no job is waiting."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.emu.flush(5)
-            if (not idle or self.rt.queue.pending() == 0) and self.emu.flush(0.1) and until():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"not settled within {timeout}s: queue {self.rt.queue.counts()}")
+        settle(self.emu.flush, self.rt.queue, until, timeout, idle)
 
 
 @contextmanager
