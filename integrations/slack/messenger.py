@@ -239,13 +239,7 @@ class SlackMessenger:
         return self._post(channel=room_id, text=escape(card.as_text())[:TEXT_LIMIT], blocks=blocks)
 
     def reply_private(self, room_id: str, user_id: str, text: str, *, reply_token: str | None = None) -> None:
-        safe = escape(text)[:TEXT_LIMIT]
-        if reply_token:  # a slash command's response_url: the answer appears where the command was typed
-            resp = requests.post(reply_token, json={"response_type": "ephemeral", "text": safe}, timeout=10,
-                                 verify=self.ca_bundle or True)  # fmt: skip
-            if resp.status_code < 300:
-                return
-        call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=safe)
+        self._ephemeral(room_id, user_id, escape(text)[:TEXT_LIMIT], reply_token)
 
     def ask_confirmation(self, room_id: str, user_id: str, confirmation: Confirmation, *,
                          reply_token: str | None = None) -> bool:  # fmt: skip
@@ -253,15 +247,20 @@ class SlackMessenger:
         blocks = confirmation_blocks(confirmation)
         if blocks is None:
             return False  # too long to carry in a button: the command runs as typed
-        text = escape(confirmation.prompt)[:TEXT_LIMIT]
-        if reply_token:  # where the command was typed, like any answer to it
-            resp = requests.post(reply_token, json={"response_type": "ephemeral", "text": text, "blocks": blocks},
-                                 timeout=10, verify=self.ca_bundle or True)  # fmt: skip
-            if resp.status_code < 300:
-                return True
-        call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=text,
-             blocks=blocks)  # fmt: skip
+        self._ephemeral(room_id, user_id, escape(confirmation.prompt)[:TEXT_LIMIT], reply_token, blocks)
         return True
+
+    def _ephemeral(self, room_id: str, user_id: str, safe: str, reply_token: str | None,
+                   blocks: list[dict[str, Any]] | None = None) -> None:  # fmt: skip
+        """Show ``safe`` (already escaped) to one person: where their command was typed when there is a
+        response_url that still answers, else as an ephemeral message in the channel."""
+        extra: dict[str, Any] = {"blocks": blocks} if blocks else {}
+        if reply_token:
+            resp = requests.post(reply_token, json={"response_type": "ephemeral", "text": safe, **extra}, timeout=10,
+                                 verify=self.ca_bundle or True)  # fmt: skip
+            if resp.status_code < 300:
+                return
+        call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=safe, **extra)
 
     def respond(self, response_url: str, body: dict[str, Any]) -> None:
         """Post to an interaction's ``response_url`` (replace or delete the message that held the buttons)."""
