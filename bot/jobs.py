@@ -88,32 +88,21 @@ class JobQueue:
         delay: float = 0.0,
     ) -> int | None:
         """Add a job in the caller's transaction. Returns its id, or ``None`` if ``key`` was enqueued before."""
-        job_id = insert_ignore(
-            session,
-            Job,
-            {
-                "kind": kind,
-                "key": key,
-                "lane": lane,
-                "payload": payload,
-                "status": JobStatus.QUEUED,
-                "attempts": 0,
-                "max_attempts": self.max_attempts,
-                "run_at": self.clock() + timedelta(seconds=delay),
-                "created_at": self.clock(),
-            },
-        )
+        now = self.clock()
+        job_id = insert_ignore(session, Job, self._row(kind, payload, key, lane, now, now + timedelta(seconds=delay)))
         self.wakeup.set()
         return int(job_id) if job_id is not None else None
 
     def enqueue_many(self, session: Session, jobs: list[tuple[str, dict[str, Any], str, str | None]]) -> None:
         """Add (kind, payload, key, lane) jobs in the caller's transaction, in one statement; known keys are skipped."""
         now = self.clock()
-        rows = [{"kind": kind, "key": key, "lane": lane, "payload": payload, "status": JobStatus.QUEUED,
-                 "attempts": 0, "max_attempts": self.max_attempts, "run_at": now, "created_at": now}
-                for kind, payload, key, lane in jobs]  # fmt: skip
-        insert_many_ignore(session, Job, rows)
+        insert_many_ignore(session, Job, [self._row(*job, now, now) for job in jobs])
         self.wakeup.set()
+
+    def _row(self, kind: str, payload: dict[str, Any], key: str | None, lane: str | None, now: datetime,
+             run_at: datetime) -> dict[str, Any]:  # fmt: skip
+        return {"kind": kind, "key": key, "lane": lane, "payload": payload, "status": JobStatus.QUEUED,
+                "attempts": 0, "max_attempts": self.max_attempts, "run_at": run_at, "created_at": now}  # fmt: skip
 
     def submit(self, kind: str, payload: dict[str, Any], **kw: Any) -> int | None:
         """Enqueue in a transaction of its own."""
