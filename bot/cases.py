@@ -104,6 +104,11 @@ def find_by_room(s: Session, platform: str, room_id: str) -> tuple[Case, Room] |
     return (row[0], row[1]) if row else None
 
 
+def winding_down(room: Room) -> bool:
+    """The room is being emptied and archived (or is): nothing more is posted or invited into it."""
+    return room.state in (RoomState.CLOSING, RoomState.CLOSED)
+
+
 def set_state(s: Session, room: Room, new: RoomState, at: datetime, reason: str = "") -> bool:
     """Move the room to ``new``; False (and nothing written) if it is there already."""
     current = RoomState(room.state)

@@ -118,7 +118,7 @@ class Lifecycle:
             case = cases.get_case(s, crm_id)
             assert case is not None and case.id is not None
             room = cases.ensure_room_row(s, case, case.platform)
-            if room.state in (RoomState.CLOSING, RoomState.CLOSED):
+            if cases.winding_down(room):
                 return
             if room.state == RoomState.FAILED:
                 cases.set_state(s, room, RoomState.OPENING, sv.clock(), "retrying")

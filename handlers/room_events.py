@@ -75,7 +75,7 @@ def run(sv: Services, job: Job) -> None:
         ).scalar_one()
         room_id, crm_id, case_id = room.room_id, case.crm_id, case.id
         # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
-        open_room = room.state not in ("closing", "closed")
+        open_room = not cases.winding_down(room)
 
     announcement = _announcement(ev)
     if announcement and not entry.data.get("announced") and room_id and open_room and _post(sv, ev, announcement):
@@ -107,7 +107,7 @@ def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
     except PermanentPlatformError:
         with sv.db.session() as s:
             found = cases.find_by_room(s, ev.platform, ev.room_id)
-        if found is not None and found[1].state in ("closing", "closed"):
+        if found is not None and cases.winding_down(found[1]):
             return False
         raise
     return True
@@ -141,7 +141,7 @@ def file_not_filed(sv: Services, job: Job, error: str) -> None:
         timeline.record(s, p["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"file": p["file"]},
                         source_key=f"file-failed:{p['file']['file_id']}")  # fmt: skip
         s.commit()
-    if room and room.room_id and room.state not in ("closing", "closed"):
+    if room and room.room_id and not cases.winding_down(room):
         sv.messenger(p["platform"]).post(room.room_id, text)
 
 

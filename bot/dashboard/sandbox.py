@@ -28,7 +28,7 @@ from bot.dashboard import render
 from bot.dashboard.auth import Admin
 from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, tag
-from bot.models import Case, Participant, Room, RoomState
+from bot.models import Case, Participant, Room
 
 PRIORITIES = ["P1", "P2", "P3", "P4"]
 OFF = "Sandbox controls exist only in sandbox mode (CASEROOM_SANDBOX=true, or no platform credentials set)."
@@ -85,7 +85,7 @@ def _person(email: str, name: str, tz: str = "") -> dict[str, Any]:
 
 def case_controls(d: Dash, admin: Admin, case: Case, room: Room | None, people: list[Participant]) -> Html:
     """The sandbox forms on a case page."""
-    closed = room is not None and room.state in (RoomState.CLOSING, RoomState.CLOSED)
+    closed = room is not None and cases.winding_down(room)
     parts: list[object] = [tag("h2", "Sandbox: act as the CRM")]
     if closed:
         parts.append(tag("p", "The case is closed; nothing reopens it.", class_="muted"))
@@ -289,7 +289,7 @@ def _room(d: Dash, number: str) -> tuple[str, str] | None:
     with d.sv.db.session() as s:
         case = cases.case_by_number(s, number)
         room = cases.room_of(s, case.id) if case and case.id is not None else None
-        if room is None or not room.room_id or room.state in (RoomState.CLOSING, RoomState.CLOSED):
+        if room is None or not room.room_id or cases.winding_down(room):
             return None
         return room.platform, room.room_id
 
