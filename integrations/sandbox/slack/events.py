@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from integrations.sandbox.outbox import Outbox
 from integrations.sandbox.slack.wire import sign
 
 log = logging.getLogger(__name__)
@@ -53,17 +52,13 @@ class Job:
     body: dict[str, Any]
 
 
-class Dispatcher:
+class Dispatcher(Outbox[Job]):
     def __init__(self, secret: str, *, timeout: float = TIMEOUT, retries: int = RETRIES,
                  backoff: tuple[float, ...] = (0.05, 0.1, 0.2)) -> None:  # fmt: skip
+        super().__init__("slack-emulator-events", timeout)
         self.secret = secret
-        self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
-        self._queue: queue.Queue[Job] = queue.Queue()
-        self._lock = threading.Lock()
-        self._deliveries: list[Delivery] = []
-        self._thread: threading.Thread | None = None
 
     # -- sending --------------------------------------------------------------------------------------
     def headers(self, raw: bytes, content_type: str) -> dict[str, str]:
@@ -77,32 +72,14 @@ class Dispatcher:
 
     def enqueue(self, kind: str, url: str, body: dict[str, Any]) -> None:
         raw = json.dumps(body, separators=(",", ":")).encode()
-        self._queue.put(Job(kind, url, raw, "application/json", body))
-        self._ensure_worker()
+        self._put(Job(kind, url, raw, "application/json", body))
 
     def send_now(self, kind: str, url: str, raw: bytes, content_type: str, body: dict[str, Any]) -> Delivery:
         """One attempt, synchronously, no retries (slash commands: Slack shows the user a timeout instead)."""
         with httpx.Client(timeout=self.timeout) as client:
             return self._attempt(client, Job(kind, url, raw, content_type, body), 0, None)
 
-    def _ensure_worker(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="slack-emulator-events", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout) as client:
-            while True:
-                job = self._queue.get()
-                try:
-                    self._deliver(client, job)
-                except Exception:  # pragma: no cover - never let the worker die
-                    log.exception("slack emulator: delivery to %s failed", job.url)
-                finally:
-                    self._queue.task_done()
-
-    def _deliver(self, client: httpx.Client, job: Job) -> None:
+    def _send(self, client: httpx.Client, job: Job) -> None:
         reason: str | None = None
         for retry in range(self.retries + 1):
             if retry:
@@ -132,26 +109,8 @@ class Dispatcher:
             error = f"{type(exc).__name__}: {exc}"
         delivery = Delivery(job.kind, job.url, retry, reason if retry else None, status, error, job.body,
                             job.raw.decode(), headers, text, time.time(), no_retry)  # fmt: skip
-        with self._lock:
-            self._deliveries.append(delivery)
+        self._record(delivery)
         return delivery
-
-    # -- inspection -----------------------------------------------------------------------------------
-    def deliveries(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [asdict(d) for d in self._deliveries]
-
-    def flush(self, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._deliveries.clear()
 
 
 def _reason(delivery: Delivery) -> str:

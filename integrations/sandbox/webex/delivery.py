@@ -11,14 +11,13 @@ import hashlib
 import hmac
 import json
 import logging
-import queue
-import threading
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
 
+from integrations.sandbox.outbox import Outbox
 from integrations.sandbox.webex.model import Event, Webhook
 from integrations.sandbox.webex.state import Store
 from integrations.sandbox.webex.wire import timestamp
@@ -112,15 +111,11 @@ def sign(secret: str, raw: bytes) -> str:
     return hmac.new(secret.encode(), raw, hashlib.sha1).hexdigest()
 
 
-class Dispatcher:
+class Dispatcher(Outbox[tuple[Webhook, bytes]]):
     def __init__(self, store: Store, *, attempts: int = 3, timeout: float = TIMEOUT) -> None:
+        super().__init__("webex-emulator-webhooks", timeout)
         self.store = store
         self.attempts = attempts
-        self.timeout = timeout
-        self._queue: queue.Queue[tuple[Webhook, bytes]] = queue.Queue()
-        self._lock = threading.Lock()
-        self._deliveries: list[Delivery] = []
-        self._thread: threading.Thread | None = None
 
     def publish(self, event: Event) -> None:
         """Queue the notification for every matching webhook; called while the store's lock is held."""
@@ -128,24 +123,10 @@ class Dispatcher:
             hooks = [h for h in self.store.webhooks.values() if matches(self.store, h, event)]
         for hook in hooks:
             raw = json.dumps(envelope(hook, event), separators=(",", ":")).encode()
-            self._queue.put((Webhook(**asdict(hook)), raw))
-        if hooks:
-            self._ensure_worker()
+            self._put((Webhook(**asdict(hook)), raw))
 
-    def _ensure_worker(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="webex-emulator-webhooks", daemon=True)
-                self._thread.start()
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=self.timeout) as client:
-            while True:
-                hook, raw = self._queue.get()
-                try:
-                    self._deliver(client, hook, raw)
-                finally:
-                    self._queue.task_done()
+    def _send(self, client: httpx.Client, item: tuple[Webhook, bytes]) -> None:
+        self._deliver(client, *item)
 
     def _deliver(self, client: httpx.Client, hook: Webhook, raw: bytes) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "Webex-Emulator-Webhooks"}
@@ -169,24 +150,3 @@ class Dispatcher:
             if attempt < self.attempts:
                 time.sleep(BACKOFF[min(attempt - 1, len(BACKOFF) - 1)])
         log.warning("webhook %s to %s failed after %d attempts", hook.name, hook.target_url, self.attempts)
-
-    def _record(self, delivery: Delivery) -> None:
-        with self._lock:
-            self._deliveries.append(delivery)
-
-    def deliveries(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [asdict(d) for d in self._deliveries]
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until every queued notification has been delivered (or given up on)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
-    def clear(self) -> None:
-        with self._lock:
-            self._deliveries.clear()
