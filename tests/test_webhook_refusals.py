@@ -26,7 +26,7 @@ BODY = encode(case_event())
     ("headers", "reason"),
     [
         ({"Content-Type": "application/json"}, "missing"),
-        (signed_headers(BODY, secret="not-the-secret"), "signature mismatch"),
+        ("forged", "signature mismatch"),
         ("old", "stale"),
         ("future", "stale"),
         ({**signed_headers(BODY), "X-CaseRoom-Timestamp": "yesterday"}, "unix time"),
@@ -37,7 +37,10 @@ def test_unauthenticated_requests_get_401_and_change_nothing(
     db_url: str, state_file: Path, headers: dict[str, str], reason: str
 ) -> None:
     rt, _ = runtime(db_url, state_file)
-    if headers in ("old", "future"):  # built now, not at import: a long run must not age them
+    # Signed now, not at import: a long run must not age them into "stale".
+    if headers == "forged":
+        headers = signed_headers(BODY, secret="not-the-secret")
+    elif headers in ("old", "future"):
         headers = signed_headers(BODY, at=time.time() + (-301 if headers == "old" else 400))
     r = TestClient(rt.app).post("/webhooks/crm", content=BODY, headers=headers)
     assert r.status_code == 401
