@@ -131,13 +131,12 @@ def test_worker_processes_killed_mid_burst_leave_the_same_end_state(db_url: str,
         # Kill only once the replicas have finished more work since the last kill: a kill on a fixed timer
         # lands mostly on processes still importing when the machine is loaded, and the burst then crawls.
         nonlocal kills
-        last = finished()
+        next_kill_at = finished() + 5
         while not killer_stop.wait(rng.uniform(0.2, 0.6)):
-            while finished() < last + 5 and not killer_stop.wait(0.05):
-                pass
-            if killer_stop.is_set():
-                return
-            last = finished()
+            done = finished()
+            if done < next_kill_at:
+                continue
+            next_kill_at = done + 5
             i = rng.randrange(len(procs))
             procs[i].send_signal(signal.SIGKILL)
             procs[i].wait()
