@@ -18,11 +18,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/caseroom serve
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite, one pytest worker per core (PYTEST_WORKERS=0: in-process).
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
 	$(BIN)/ruff check bot handlers integrations tests benchmarks
 	$(BIN)/mypy bot handlers integrations
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot handlers integrations tests benchmarks

@@ -41,7 +41,9 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
         limit = sv.settings.max_body_bytes
         return JSONResponse({"ok": False, "error": f"request body over {limit} bytes"}, status_code=413)
 
-    app.include_router(crm_webhook.router(ingest, _secret(sv), sv.settings.webhook_tolerance_seconds))
+    # Read through sv.clock on every request, so a test (or a replay tool) that sets the clock is obeyed.
+    app.include_router(crm_webhook.router(ingest, _secret(sv), sv.settings.webhook_tolerance_seconds,
+                                          now=lambda: sv.clock().timestamp()))  # fmt: skip
     for r in routers:
         app.include_router(r)
     app.include_router(dashboard.router(sv))

@@ -18,7 +18,6 @@ from bot.config import ConfigError, load_settings
 from bot.shifts.rota import DAY_NAMES, RotaError, Shift, load
 
 app = typer.Typer(help="Show the follow-the-sun rota: who is on duty now and next.", invoke_without_command=True)
-console = Console()
 err = Console(stderr=True)
 
 
@@ -45,7 +44,8 @@ def show(
             _when(upcoming.start, viewer) if upcoming else "-",
             _who(upcoming) if upcoming else "-",
         )
-    console.print(table)
+    # Built per call, not at import, so the width is that of the terminal (or COLUMNS) when the command runs.
+    Console().print(table)
 
 
 def _off(region: shifts.Region, now: datetime) -> str:

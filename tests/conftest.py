@@ -8,6 +8,18 @@ import pytest
 
 from tests.support import PG_ENV, fresh_postgres_database
 
+# The soak forms of the reliability tests (1,000 cases, minutes each) run only when asked for.
+SOAK_WANTED = os.environ.get("CASEROOM_RELIABILITY") == "long"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SOAK_WANTED or config.getoption("markexpr"):  # an explicit -m decides for itself
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:

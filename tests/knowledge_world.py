@@ -18,7 +18,7 @@ from bot.runtime import Runtime
 from handlers import command_requests, room_events
 from integrations.messaging import FileRef
 from tests.doubles import FakeCRM, SharedState
-from tests.support import case_event, encode, runtime, signed_headers
+from tests.support import case_event, encode, runtime, signed_for
 
 ROOM = "room-00001234"
 START = datetime(2026, 11, 22, 18, 0, tzinfo=UTC)
@@ -41,7 +41,7 @@ class Tick:
 
 def deliver(rt: Runtime, event: dict[str, Any]) -> None:
     body = encode(event)
-    r = TestClient(rt.app).post("/webhooks/crm", content=body, headers=signed_headers(body))
+    r = TestClient(rt.app).post("/webhooks/crm", content=body, headers=signed_for(rt, body))
     assert r.status_code == 200, r.text
     rt.worker().drain()
 

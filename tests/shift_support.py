@@ -15,7 +15,7 @@ from bot.runtime import Runtime
 from handlers import room_events, shift_handoffs
 from integrations.messaging import FileRef
 from tests.doubles import SharedState
-from tests.support import case_event, encode, runtime, signed_headers
+from tests.support import case_event, encode, runtime, signed_for
 
 ROTA = """
 [[region]]
@@ -91,7 +91,7 @@ def open_case(rt: Runtime, clock: FakeClock, *, number: str = "00001234", priori
 
 def deliver(rt: Runtime, event: dict[str, Any]) -> None:
     body = encode(event)
-    r = TestClient(rt.app).post("/webhooks/crm", content=body, headers=signed_headers(body))
+    r = TestClient(rt.app).post("/webhooks/crm", content=body, headers=signed_for(rt, body))
     assert r.status_code == 200, r.text
     rt.worker().drain()
 

@@ -99,8 +99,27 @@ def signed_headers(body: bytes, *, secret: str = SECRET, at: float | None = None
     }
 
 
+def signed_for(rt: Runtime, body: bytes) -> dict[str, str]:
+    """Signed at the service's own clock (a test's injected one too), as a CRM whose clock agrees would sign.
+
+    A test clock that ticks on every read exposes its current instant as ``now``; reading that leaves it be.
+    """
+    clock = rt.services.clock
+    now = getattr(clock, "now", None) or clock()
+    return signed_headers(body, at=now.timestamp())
+
+
 def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: Callable[[], str], poll: float = 0.05) -> None:
+    """Return as soon as ``condition`` holds; after ``timeout`` seconds fail, saying ``what()`` was still wrong."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:g}s: {what()}")
+        time.sleep(poll)
 
 
 def settle(flush: Callable[[float], bool], queue: JobQueue, until: Callable[[], bool] = lambda: True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -63,40 +64,30 @@ def test_concurrent_deliveries_and_workers_make_one_room(db_url: str, state_file
     rt, _ = runtime(db_url, state_file)
     client = TestClient(rt.app)
     barrier = threading.Barrier(6)
-    results: list[dict[str, object]] = []
-    errors: list[BaseException] = []
 
-    def send(event_id: str) -> None:
-        try:
-            barrier.wait()
-            results.append(deliver(client, case_event(event_id)))
-        except BaseException as exc:
-            errors.append(exc)
+    def send(event_id: str) -> dict[str, object]:
+        barrier.wait()
+        return deliver(client, case_event(event_id))
 
     def work(i: int) -> None:
-        try:
-            barrier.wait()
-            w = rt.worker(f"w{i}")
-            for _ in range(50):
-                w.drain(timeout=5)
-        except BaseException as exc:
-            errors.append(exc)
+        barrier.wait()
+        w = rt.worker(f"w{i}")
+        for _ in range(50):
+            w.drain(timeout=5)
 
-    threads = [threading.Thread(target=send, args=("evt_same",)) for _ in range(3)]
-    threads += [threading.Thread(target=work, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors
+    # Futures, not bare threads: an assertion or error inside a thread is raised here by .result().
+    with ThreadPoolExecutor(6) as pool:
+        sent = [pool.submit(send, "evt_same") for _ in range(3)]
+        worked = [pool.submit(work, i) for i in range(3)]
+        results = [f.result(timeout=60) for f in sent]
+        for f in worked:
+            f.result(timeout=60)
     assert sorted(r["duplicate"] for r in results) == [False, True, True]
 
     # A CRM that re-sends the same change under new ids (Salesforce does) must not double anything either.
-    senders = [threading.Thread(target=deliver, args=(client, case_event(f"evt_{i}"))) for i in range(3)]
-    for t in senders:
-        t.start()
-    for t in senders:
-        t.join(30)
+    with ThreadPoolExecutor(3) as pool:
+        for f in [pool.submit(deliver, client, case_event(f"evt_{i}")) for i in range(3)]:
+            f.result(timeout=30)
     rt.worker().drain()
 
     state = SharedState(state_file)
@@ -191,11 +182,8 @@ def test_steps_finished_at_the_same_time_are_all_remembered(db_url: str, state_f
             cases.mark_step(s, room, name, rt.services.clock())
             s.commit()
 
-    threads = [threading.Thread(target=mark, args=(n,)) for n in names]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
+    with ThreadPoolExecutor(len(names)) as pool:
+        list(pool.map(mark, names, timeout=30))  # raises what a thread raised
     with rt.db.session() as s:
         room = cases.ensure_room_row(s, case, case.platform)
         assert set(names) <= set(room.steps)

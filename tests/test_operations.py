@@ -7,7 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +19,10 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.config import ConfigError, load_settings
+from bot.runtime import Runtime
 from bot.scheduler import LeaderScheduler, Periodic
 from integrations.sandbox.server import free_port
-from tests.support import case_event, encode, runtime, signed_headers
+from tests.support import case_event, encode, runtime, signed_headers, wait_until
 
 
 def test_bad_configuration_names_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,14 +54,33 @@ def test_health_and_metrics(tmp_path: Path, state_file: Path) -> None:
     rt, _ = runtime(f"sqlite:///{tmp_path / 'db.sqlite'}", state_file)
     client = TestClient(rt.app)
     assert client.get("/healthz").json() == {"ok": True, "database": "sqlite", "platforms": ["webex"], "crm": "fakecrm"}
-    timed_before = _sample(client.get("/metrics").text, 'caseroom_webhook_seconds_count{source="crm"}')
+    timed = 'caseroom_webhook_seconds_count{source="crm"}'
+    duplicates = 'caseroom_webhooks_total{outcome="duplicate",source="crm"}'
+    before = client.get("/metrics").text
     body = encode(case_event())
     client.post("/webhooks/crm", content=body, headers=signed_headers(body))
     client.post("/webhooks/crm", content=body, headers=signed_headers(body))
     text = client.get("/metrics").text
-    assert 'caseroom_webhooks_total{outcome="duplicate",source="crm"}' in text
+    assert _sample(text, duplicates) == _sample(before, duplicates) + 1
     assert 'caseroom_job_queue{status="queued"} 1.0' in text
-    assert _sample(text, 'caseroom_webhook_seconds_count{source="crm"}') == timed_before + 2
+    assert _sample(text, timed) == _sample(before, timed) + 2
+
+
+NOW = datetime(2026, 11, 22, 18, 30, tzinfo=UTC)  # the replicas' clock in the scheduler test
+
+
+def count_lock_attempts(rt: Runtime) -> Callable[[], int]:
+    """Count this replica's tries at the scheduler leader lock (a would-be usurper keeps trying)."""
+    calls = 0
+    real = rt.db.try_leader_lock
+
+    def counting(name: str) -> Any:
+        nonlocal calls
+        calls += 1
+        return real(name)
+
+    rt.db.try_leader_lock = counting  # type: ignore[method-assign]
+    return lambda: calls
 
 
 def _sample(text: str, series: str) -> float:
@@ -71,22 +94,25 @@ def _sample(text: str, series: str) -> float:
 @pytest.mark.postgres
 def test_only_one_replica_leads_the_scheduler_and_another_takes_over(pg_url: str, state_file: Path) -> None:
     replicas = [runtime(pg_url, state_file)[0] for _ in range(3)]
+    attempts = [count_lock_attempts(rt) for rt in replicas]
+    for rt in replicas:
+        rt.services.clock = lambda: NOW
     every_second = [Periodic("maintenance.purge", 1)]
     schedulers = [LeaderScheduler(rt.services, every_second, retry_seconds=0.2) for rt in replicas]
     for s in schedulers:
         s.start()
     try:
-        deadline = time.monotonic() + 10
-        while not any(s.is_leader.is_set() for s in schedulers) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(1.0)  # give would-be usurpers several chances
+        wait_until(lambda: any(s.is_leader.is_set() for s in schedulers), 10, lambda: "no scheduler leader")
+        # Every would-be usurper tries the lock several more times while the leader holds it.
+        tried = [n() for n in attempts]
+        others = [i for i, s in enumerate(schedulers) if not s.is_leader.is_set()]
+        wait_until(lambda: all(attempts[i]() >= tried[i] + 3 for i in others), 10,
+                   lambda: f"lock attempts {[n() for n in attempts]}, before {tried}")  # fmt: skip
         leaders = [s for s in schedulers if s.is_leader.is_set()]
         assert len(leaders) == 1
         leaders[0].stop()
-        deadline = time.monotonic() + 10
-        while not any(s.is_leader.is_set() for s in schedulers if s is not leaders[0]):
-            assert time.monotonic() < deadline, "no replica took over the scheduler"
-            time.sleep(0.05)
+        wait_until(lambda: any(s.is_leader.is_set() for s in schedulers if s is not leaders[0]), 10,
+                   lambda: "no replica took over the scheduler")  # fmt: skip
         assert sum(s.is_leader.is_set() for s in schedulers) == 1
     finally:
         for s in schedulers:
@@ -96,7 +122,7 @@ def test_only_one_replica_leads_the_scheduler_and_another_takes_over(pg_url: str
     sched.tick(Periodic("maintenance.purge", 3600))
     sched.tick(Periodic("maintenance.purge", 3600))
     purge_jobs = [j for j in replicas[0].queue.list() if j.key and j.key.startswith("periodic:maintenance.purge:")]
-    assert len([j for j in purge_jobs if j.key and j.key.endswith(str(int(time.time()) // 3600))]) == 1
+    assert [j.key for j in purge_jobs].count(f"periodic:maintenance.purge:{int(NOW.timestamp()) // 3600}") == 1
 
 
 def test_a_new_leader_keeps_the_schedule_stored_in_the_database(tmp_path: Path, state_file: Path) -> None:
@@ -113,7 +139,7 @@ def test_a_new_leader_keeps_the_schedule_stored_in_the_database(tmp_path: Path, 
     assert first._scheduler is not None
     due = first._scheduler.get_job("maintenance.purge").next_run_time
     first.stop()
-    time.sleep(1.1)  # a restart that reset the interval would now schedule a second later
+    # A restart that reset the interval would schedule from its own start, strictly later (to the microsecond).
     second = lead()
     try:
         assert second._scheduler is not None

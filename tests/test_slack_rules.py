@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
+import pytest
 import yaml
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import func, select
 
+from bot.models import Delivery
+from bot.runtime import Runtime
+from integrations.slack.plugin import plugin as slack_plugin
 from integrations.slack.receiver import IGNORED_SUBTYPES
 from integrations.slack.text import channel_name, escape, unescape
+from tests.slack_world import SIGNING_SECRET
+from tests.support import settings
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest" / "slack-app.yml"
 
@@ -43,12 +57,79 @@ def test_any_case_number_gives_a_valid_channel_name(number: str, attempt: int) -
     assert all(c in "abcdefghijklmnopqrstuvwxyz0123456789-_" for c in name)
 
 
-def test_the_manifest_subscribes_to_what_the_receiver_listens_for_with_the_reference_scopes() -> None:
+# Event types Slack documents that a case-room app could plausibly want; the receiver is asked about each.
+CANDIDATE_EVENTS = ["member_joined_channel", "member_left_channel", "file_shared", "file_created", "file_deleted",
+                    "message.channels", "message.groups", "message.im", "message.mpim", "app_mention",
+                    "reaction_added", "channel_archive", "channel_rename", "team_join", "user_change"]  # fmt: skip
+
+
+def slack_signed(body: bytes, content_type: str) -> dict[str, str]:
+    ts = str(int(time.time()))
+    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
+
+
+def event_callback(subscription: str, n: int) -> bytes:
+    """An Events API envelope for a subscription name (``message.groups`` is a message in a private channel)."""
+    kind, _, where = subscription.partition(".")
+    event: dict[str, object] = {"type": kind, "user": "U0CAROL", "channel": "C0CASE", "event_ts": f"1.{n}"}
+    if kind == "message":
+        event |= {"text": "hello", "ts": f"1.{n}", "channel_type": {"channels": "channel", "groups": "group",
+                                                                     "im": "im", "mpim": "mpim"}[where]}  # fmt: skip
+    if kind.startswith("file_"):
+        event |= {"file_id": "F0DOC", "file": {"id": "F0DOC"}, "channel_id": "C0CASE", "user_id": "U0CAROL"}
+    envelope = {"token": "x", "team_id": "T0TEAM", "api_app_id": "A0APP", "type": "event_callback",
+                "event_id": f"Ev{n:08d}", "event_time": 1, "event": event}  # fmt: skip
+    return json.dumps(envelope).encode()
+
+
+@pytest.fixture
+def receiver(tmp_path: Path) -> Iterator[tuple[TestClient, Runtime]]:
+    """The Slack plugin's real Bolt receiver; nothing is processed (no workers), only received and stored."""
+    config = settings(f"sqlite:///{tmp_path / 'caseroom.db'}", SLACK_API_URL="http://127.0.0.1:9/api/",
+                      SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET=SIGNING_SECRET)  # fmt: skip
+    rt = Runtime(config, plugins=[slack_plugin])
+    try:
+        yield TestClient(rt.app), rt
+    finally:
+        rt.stop()
+
+
+def test_the_manifest_subscribes_to_exactly_the_events_the_receiver_keeps(
+    receiver: tuple[TestClient, Runtime],
+) -> None:
+    client, rt = receiver
+    subscribed = set(yaml.safe_load(MANIFEST.read_text())["settings"]["event_subscriptions"]["bot_events"])
+    answers, kept = {}, set()
+    for n, name in enumerate(CANDIDATE_EVENTS + sorted(subscribed - set(CANDIDATE_EVENTS))):
+        before = stored(rt)
+        body = event_callback(name, n)
+        answers[name] = client.post("/slack/events", content=body, headers=slack_signed(body, "application/json"))
+        if stored(rt) > before:
+            kept.add(name)
+    # Bolt answers 404 to an event no listener matches, and Slack retries it: every subscription has one.
+    assert {name: answers[name].status_code for name in subscribed} == dict.fromkeys(subscribed, 200)
+    assert answers["reaction_added"].status_code == 404  # the check above can fail
+    # Every event type the receiver keeps for the room is subscribed (or it would never arrive). Messages are
+    # one type whatever the conversation; the manifest picks which conversations' messages Slack sends.
+    kinds = {name.partition(".")[0] for name in kept}
+    assert kinds and kinds <= {name.partition(".")[0] for name in subscribed}, kinds
+    assert {"member_joined_channel", "member_left_channel", "message.channels", "message.groups"} <= kept
+    command = urlencode({"command": "/case", "text": "help", "channel_id": "C0CASE", "user_id": "U0CAROL",
+                         "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/r"}).encode()  # fmt: skip
+    manifest_commands = {c["command"] for c in yaml.safe_load(MANIFEST.read_text())["features"]["slash_commands"]}
+    assert manifest_commands == {"/case"}
+    headers = slack_signed(command, "application/x-www-form-urlencoded")
+    assert client.post("/slack/events", content=command, headers=headers).status_code == 200
+
+
+def stored(rt: Runtime) -> int:
+    with rt.db.session() as s:
+        return int(s.execute(select(func.count()).select_from(Delivery)).scalar_one())
+
+
+def test_the_manifest_asks_for_the_reference_scopes_and_points_every_url_at_the_receiver() -> None:
     m = yaml.safe_load(MANIFEST.read_text())
-    events = set(m["settings"]["event_subscriptions"]["bot_events"])
-    assert events == {"member_joined_channel", "member_left_channel", "file_shared", "message.channels",
-                      "message.groups"}  # fmt: skip
-    assert {c["command"] for c in m["features"]["slash_commands"]} == {"/case"}
     scopes = set(m["oauth_config"]["scopes"]["bot"])
     for needed in ("channels:manage", "groups:write", "chat:write", "commands", "users:read.email",
                    "conversations.connect:write", "bookmarks:write", "files:read", "channels:history"):  # fmt: skip

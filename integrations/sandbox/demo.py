@@ -20,7 +20,7 @@ from rich.console import Console
 from bot.config import load_settings
 from bot.runtime import Runtime
 from integrations.sandbox.launch import CUSTOMER, Sandbox, launch
-from integrations.sandbox.server import ServerThread, free_port
+from integrations.sandbox.server import ServerThread, listen
 
 console = Console(highlight=False)
 
@@ -143,7 +143,8 @@ class Demo:
 
 
 def run_demo() -> int:
-    port = free_port()
+    sock = listen()
+    port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     sb = launch(url, seed=42)
     os.environ.update(sb.env)  # the CA bundle must reach every requests session in this process
@@ -151,7 +152,7 @@ def run_demo() -> int:
         settings = load_settings(CASEROOM_DATABASE_URL=f"sqlite:///{tmp}/demo.db", CASEROOM_PUBLIC_URL=url,
                                  CASEROOM_DEFAULT_PLATFORM="webex")  # fmt: skip
         rt = Runtime(settings)
-        server = ServerThread(rt.app, port=port).start()
+        server = ServerThread(rt.app, sock=sock).start()
         rt.start_background()
         try:
             console.print(f"CaseRoom on {url}; sandbox: " + ", ".join(f"{k} {v}" for k, v in sb.urls.items()))

@@ -11,10 +11,20 @@ import uvicorn
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port free right now, for another process to bind. In this process prefer ``listen()``: the port is
+    released before it is used, so two test workers may, rarely, be handed the same one."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def listen(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A socket bound to ``host:port`` (0: any free port), held until a ``ServerThread`` serves on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
 
 
 class ServerThread:
@@ -26,12 +36,14 @@ class ServerThread:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        sock: socket.socket | None = None,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
         log_level: str = "warning",
     ) -> None:
-        self.host = host
-        self.port = port or free_port(host)
+        # Bound here and kept, so the port is ours from now on (no window for another process to take it).
+        self._sock = sock or listen(host, port)
+        self.host, self.port = self._sock.getsockname()[:2]
         scheme = "https" if ssl_certfile else "http"
         self.url = f"{scheme}://{host}:{self.port}"
         config = uvicorn.Config(
@@ -45,7 +57,9 @@ class ServerThread:
             access_log=False,
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"server:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, args=([self._sock],), name=f"server:{self.port}", daemon=True
+        )
 
     def start(self, timeout: float = 15.0) -> ServerThread:
         self._thread.start()

@@ -14,7 +14,6 @@ import hmac
 import json
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -81,7 +80,7 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
             room_id=command.get("channel_id", ""),
             actor=Actor(command.get("user_id", ""), "", command.get("user_name", "")),
             text=command.get("text", ""),
-            at=datetime.now(UTC),
+            at=sv.clock(),
             reply_token=command.get("response_url"),
         )
         key = f"slack:{command.get('trigger_id') or command.get('user_id')}:{req.at.timestamp()}"

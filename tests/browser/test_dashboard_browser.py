@@ -15,7 +15,7 @@ import pytest
 
 from bot.models import JobStatus
 from bot.runtime import Runtime
-from integrations.sandbox.server import ServerThread, free_port
+from integrations.sandbox.server import ServerThread, listen
 from tests.doubles import FakeCRM, FakeMessenger, SharedState
 from tests.support import settings
 
@@ -24,14 +24,15 @@ TOKEN = "browser-test-admin-token"
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Runtime, SharedState]]:
-    port = free_port()
+    sock = listen()
+    port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     state = SharedState(tmp_path / "platform.json")
     config = settings(f"sqlite:///{tmp_path / 'caseroom.db'}", CASEROOM_PUBLIC_URL=url, CASEROOM_SANDBOX=True,
                       CASEROOM_ADMIN_TOKEN=TOKEN, CASEROOM_WORKERS=2)  # fmt: skip
     rt = Runtime(config, plugins=[], messaging={"webex": FakeMessenger(state)}, crm=FakeCRM(state))
     rt.start_background(scheduler=False)
-    server = ServerThread(rt.app, port=port).start()
+    server = ServerThread(rt.app, sock=sock).start()
     try:
         yield url, rt, state
     finally:

@@ -17,6 +17,7 @@ import pytest
 
 from bot.models import JobStatus
 from integrations.sandbox.faults import Knobs
+from tests.reliability.conftest import Form
 from tests.slack_world import slack_world
 from tests.support import case_event, encode, signed_headers
 from tests.webex_world import webex_world
@@ -71,17 +72,24 @@ def rooms_of(w: Any, platform: str) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def dead_job_runs(metrics_text: str) -> float:
+    """Job runs that ended in a dead letter, over every job kind, from Prometheus text."""
+    return sum(float(line.split()[-1]) for line in metrics_text.splitlines()
+               if line.startswith("caseroom_jobs_total{") and 'outcome="dead"' in line)  # fmt: skip
+
+
 @pytest.mark.parametrize("platform", ["webex", "slack"])
-def test_lifecycles_complete_through_a_misbehaving_platform(platform: str, tmp_path: Path, cases: int) -> None:
-    n = max(cases // 5, 12)  # real SDKs over HTTP: a fifth of the in-process burst's size
+def test_lifecycles_complete_through_a_misbehaving_platform(platform: str, tmp_path: Path, form: Form) -> None:
+    n = max(form.cases // 5, 12)  # real SDKs over HTTP: a fifth of the in-process burst's size
     with world(platform, tmp_path) as w:
         w.state.set_fault("crm.write_room_url", "permanent", refuse_case=f"500{REFUSED:08d}")
         w.emu.faults.configure(FLAKY)
+        dead_before = dead_job_runs(httpx.get(f"{w.url}/metrics").text)  # the registry is per process: a delta
         evs = events(n, platform)
         deliver_3x(w.url, [e for e in evs if e["type"] == "case.opened"])
-        w.settle(timeout=240)
+        w.settle(timeout=form.deadline / 2)
         deliver_3x(w.url, [e for e in evs if e["type"] == "case.closed"])
-        w.settle(timeout=240)
+        w.settle(timeout=form.deadline / 2)
         w.emu.faults.configure(Knobs())
 
         rooms = rooms_of(w, platform)
@@ -102,5 +110,4 @@ def test_lifecycles_complete_through_a_misbehaving_platform(platform: str, tmp_p
         deads = w.rt.queue.list(JobStatus.DEAD, 10)
         assert len(deads) == 1, [(d.kind, d.last_error) for d in deads]  # the refusal, and nothing else
         assert "simulated refusal" in (deads[0].last_error or "")
-        scraped = httpx.get(f"{w.url}/metrics").text
-        assert 'outcome="dead"' in scraped
+        assert dead_job_runs(httpx.get(f"{w.url}/metrics").text) == dead_before + 1
