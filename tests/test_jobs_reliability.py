@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
+import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -16,10 +14,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.models import JobStatus, utcnow
+from tests import replica as replicas
 from tests.doubles import SharedState
 from tests.support import case_event, encode, runtime, signed_headers
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def deliver(client: TestClient, event_id: str = "evt_1") -> None:
@@ -77,12 +74,15 @@ def test_a_permanent_refusal_is_dead_lettered_at_once(db_url: str, state_file: P
     assert (job.status, job.attempts) == (JobStatus.DEAD, 1)
 
 
-def replica(db_url: str, state_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run(
-        [sys.executable, "-m", "tests.replica", db_url, str(state_file), "--lease", "1", *extra],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+def replica(db_url: str, state_file: Path, *extra: str) -> tuple[int | None, str]:
+    """Run one replica process to its end (or its death); its exit code and what it wrote to stderr."""
+    log = state_file.with_suffix(f".replica-{uuid.uuid4().hex[:8]}.log")
+    proc = replicas.start(db_url, str(state_file), "--lease", "1", *extra, log=log)
+    proc.join(60)
+    if proc.is_alive():
+        proc.kill()
+        raise AssertionError(f"the replica did not finish within 60 s: {log.read_text()}")
+    return proc.exitcode, log.read_text() if log.exists() else ""
 
 
 @pytest.mark.parametrize(
@@ -94,11 +94,11 @@ def test_a_process_killed_between_steps_resumes_on_restart(db_url: str, state_fi
     state = SharedState(state_file)
     method, _, when = fault.partition(":")
     state.set_fault(f"{method}:after" if when else method, "kill", times=1)
-    first = replica(db_url, state_file, "--deliver", "evt_1")
-    assert first.returncode == -signal.SIGKILL, first.stderr
+    code, err = replica(db_url, state_file, "--deliver", "evt_1")
+    assert code == -signal.SIGKILL, err
     # The restarted replica works until the queue is idle: it takes the job over once the dead one's lease ends.
-    second = replica(db_url, state_file, "--until", str(state_file))
-    assert second.returncode == 0, second.stderr
+    code, err = replica(db_url, state_file, "--until", str(state_file))
+    assert code == 0, err
 
     data = state.read()
     assert data["created"] == ["00001234"]
@@ -113,13 +113,12 @@ def test_a_process_killed_between_steps_resumes_on_restart(db_url: str, state_fi
 
 
 def test_replicas_in_separate_processes_receiving_the_same_event_make_one_room(db_url: str, state_file: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     SharedState(state_file)
-    argv = [sys.executable, "-m", "tests.replica", db_url, str(state_file), "--deliver", "evt_same"]
-    procs = [subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) for _ in range(3)]
-    for p in procs:
-        _, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
+    logs = [state_file.with_suffix(f".replica-{i}.log") for i in range(3)]
+    procs = [replicas.start(db_url, str(state_file), "--deliver", "evt_same", log=log) for log in logs]
+    for p, log in zip(procs, logs, strict=True):
+        p.join(60)
+        assert p.exitcode == 0, log.read_text() if log.exists() else p.exitcode
     state = SharedState(state_file)
     assert state.read()["created"] == ["00001234"]
     assert Counter(c["email"] for c in state.calls("add_member")) == {

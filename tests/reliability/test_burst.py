@@ -3,24 +3,20 @@ flaky platform and CRM, and worker processes killed with SIGKILL mid-burst."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from bot.models import JobStatus
+from tests import replica as replicas
 from tests.doubles import SharedState
 from tests.reliability.conftest import Form
 from tests.support import case_event, encode, runtime, signed_headers, wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def events_for(n: int) -> list[dict[str, object]]:
@@ -111,11 +107,11 @@ def test_worker_processes_killed_mid_burst_leave_the_same_end_state(db_url: str,
     rt, _ = runtime(db_url, state_file, CASEROOM_JOB_LEASE_SECONDS=1)
     SharedState(state_file)
     done = tmp_path / "done"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "tests.replica", db_url, str(state_file), "--lease", "1", "--until", str(done)]
 
-    def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    args = [db_url, str(state_file), "--lease", "1", "--until", str(done)]
+
+    def spawn() -> BaseProcess:
+        return replicas.start(*args, log=tmp_path / "replicas.log")
 
     procs = [spawn(), spawn()]
     rng = random.Random(11)
@@ -136,8 +132,8 @@ def test_worker_processes_killed_mid_burst_leave_the_same_end_state(db_url: str,
                 continue
             next_kill_at = done + 5
             i = rng.randrange(len(procs))
-            procs[i].send_signal(signal.SIGKILL)
-            procs[i].wait()
+            procs[i].kill()  # SIGKILL
+            procs[i].join()
             kills += 1
             procs[i] = spawn()
 
@@ -151,7 +147,7 @@ def test_worker_processes_killed_mid_burst_leave_the_same_end_state(db_url: str,
         k.join()
         done.touch()
         for p in procs:
-            p.wait(60)
+            p.join(60)
     assert kills > 0
     rt.worker().drain()
     dead = [(j.kind, j.attempts, j.last_error) for j in rt.queue.list(JobStatus.DEAD)]
