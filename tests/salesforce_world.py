@@ -7,7 +7,6 @@ emulator's delivery thread, and the case is read and written with simple-salesfo
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from integrations.sandbox.webex import WebexEmulator
 from integrations.webex.client import api
 from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.setup import sync
-from tests.support import settings
+from tests.support import settings, wait_until
 
 ORG_ID = "00D000000000001AAA"
 WEBHOOK_SECRET = "webex-test-secret"
@@ -76,15 +75,13 @@ class SalesforceWorld:
                           headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})  # fmt: skip
 
     def settle(self, until: Callable[[], bool] = lambda: True, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def settled() -> bool:
             if self.sf.outbound.url:  # with no receiver set, what is pending cannot go anywhere: do not wait on it
                 self.sf.flush_outbound(5)
             self.webex.flush(2)
-            if self.rt.queue.pending() == 0 and until():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"not settled within {timeout}s: queue {self.rt.queue.counts()}")
+            return self.rt.queue.pending() == 0 and until()
+
+        wait_until(settled, timeout, lambda: f"not settled: queue {self.rt.queue.counts()}")
 
 
 @contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,11 +14,19 @@ import httpx
 from bot.runtime import Runtime
 from integrations.sandbox.server import ServerThread
 from integrations.sandbox.slack import SlackEmulator
+from integrations.sandbox.slack.wire import sign
 from integrations.slack.plugin import plugin as slack_plugin
 from tests.doubles import FakeCRM, SharedState
 from tests.support import case_event, encode, settings, settle, signed_headers
 
 SIGNING_SECRET = "slack-test-signing-secret"
+
+
+def slack_signed(body: bytes, *, at: float | None = None, secret: str = SIGNING_SECRET,
+                 content_type: str = "application/json") -> dict[str, str]:  # fmt: skip
+    """Headers of a request Slack signed (v0 scheme) at ``at`` (default: now, as Bolt checks the wall clock)."""
+    ts = str(int(time.time() if at is None else at))
+    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(secret, ts, body)}
 CUSTOMER, ENGINEER = "carol@customer.example", "ada@support.example"
 CRM_LINK = "https://crm.example/lightning/r/Case/50000001234/view"
 

@@ -125,10 +125,9 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: Callable[[],
 def settle(flush: Callable[[float], bool], queue: JobQueue, until: Callable[[], bool] = lambda: True,
            timeout: float = 20.0, idle: bool = True) -> None:  # fmt: skip
     """Wait until an emulator's deliveries are out (``flush``), ``until`` holds and (with ``idle``) no job waits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def settled() -> bool:
         flush(5)
-        if (not idle or queue.pending() == 0) and flush(0.1) and until():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not settled within {timeout}s: queue {queue.counts()}")
+        return (not idle or queue.pending() == 0) and flush(0.1) and until()
+
+    wait_until(settled, timeout, lambda: f"not settled: queue {queue.counts()}")

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli
 from bot.models import JobStatus, utcnow
-from tests import replica as replicas
 from tests.doubles import SharedState
+from tests.replica import start as start_replica
 from tests.support import case_event, encode, runtime, signed_headers
 
 
@@ -80,7 +80,7 @@ def test_a_permanent_refusal_is_dead_lettered_at_once(db_url: str, state_file: P
 def replica(db_url: str, state_file: Path, *extra: str) -> tuple[int | None, str]:
     """Run one replica process to its end (or its death); its exit code and what it wrote to stderr."""
     log = state_file.with_suffix(f".replica-{uuid.uuid4().hex[:8]}.log")
-    proc = replicas.start(db_url, str(state_file), "--lease", "1", *extra, log=log)
+    proc = start_replica(db_url, str(state_file), "--lease", "1", *extra, log=log)
     proc.join(60)
     if proc.is_alive():
         proc.kill()
@@ -118,7 +118,7 @@ def test_a_process_killed_between_steps_resumes_on_restart(db_url: str, state_fi
 def test_replicas_in_separate_processes_receiving_the_same_event_make_one_room(db_url: str, state_file: Path) -> None:
     SharedState(state_file)
     logs = [state_file.with_suffix(f".replica-{i}.log") for i in range(3)]
-    procs = [replicas.start(db_url, str(state_file), "--deliver", "evt_same", log=log) for log in logs]
+    procs = [start_replica(db_url, str(state_file), "--deliver", "evt_same", log=log) for log in logs]
     for p, log in zip(procs, logs, strict=True):
         p.join(60)
         assert p.exitcode == 0, log.read_text() if log.exists() else p.exitcode

@@ -15,16 +15,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from integrations.sandbox.server import ServerThread
-from integrations.sandbox.slack.wire import sign
-from tests.slack_world import CRM_LINK, CUSTOMER, ENGINEER, SIGNING_SECRET, SlackWorld, slack_world
+from tests.slack_world import CRM_LINK, CUSTOMER, ENGINEER, SlackWorld, slack_signed, slack_world
 
 KENJI = "kenji@support.example"
-
-
-def signed(body: bytes, *, at: float | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
-    ts = str(int(time.time() if at is None else at))
-    return {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": sign(secret, ts, body)}  # fmt: skip
 
 
 def announcements(w: SlackWorld, channel_id: str, needle: str) -> int:
@@ -204,22 +197,22 @@ def test_a_bad_signature_or_a_stale_timestamp_is_refused_and_changes_nothing(tmp
                                "event_ts": f"{time.time():.6f}"}}).encode()  # fmt: skip
         attempts = [
             {"Content-Type": "application/json"},
-            signed(body, secret="not-the-secret"),
-            signed(body, at=time.time() - 600),
-            signed(body, at=time.time() + 600),
-            {**signed(body), "X-Slack-Signature": "v0=" + "0" * 64},
+            slack_signed(body, secret="not-the-secret"),
+            slack_signed(body, at=time.time() - 600),
+            slack_signed(body, at=time.time() + 600),
+            {**slack_signed(body), "X-Slack-Signature": "v0=" + "0" * 64},
         ]
         for headers in attempts:
             r = httpx.post(f"{w.url}/slack/events", content=body, headers=headers)
             assert r.status_code == 401, (headers, r.text)
         # A slash command with a forged signature gets no answer either.
         form = f"command=%2Fcase&text=status&channel_id={cid}&user_id={kenji.id}".encode()
-        forged = {**signed(form, secret="not-the-secret"), "Content-Type": "application/x-www-form-urlencoded"}
+        forged = {**slack_signed(form, secret="not-the-secret"), "Content-Type": "application/x-www-form-urlencoded"}
         r = httpx.post(f"{w.url}/slack/events", content=form, headers=forged)
         assert r.status_code == 401 and "00001234" not in r.text
         w.settle()
         assert w.rt.queue.counts() == before_jobs
         assert w.texts(cid) == before_texts
         # The same body, properly signed, is accepted: the refusals above were about the signature alone.
-        assert httpx.post(f"{w.url}/slack/events", content=body, headers=signed(body)).status_code == 200
+        assert httpx.post(f"{w.url}/slack/events", content=body, headers=slack_signed(body)).status_code == 200
         w.settle(lambda: announcements(w, cid, "Kenji Sato joined the room") == 1)

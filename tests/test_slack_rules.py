@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
@@ -22,7 +19,7 @@ from bot.runtime import Runtime
 from integrations.slack.plugin import plugin as slack_plugin
 from integrations.slack.receiver import IGNORED_SUBTYPES
 from integrations.slack.text import channel_name, escape, unescape
-from tests.slack_world import SIGNING_SECRET
+from tests.slack_world import SIGNING_SECRET, slack_signed
 from tests.support import settings
 
 MANIFEST = Path(__file__).resolve().parent.parent / "manifest" / "slack-app.yml"
@@ -63,12 +60,6 @@ CANDIDATE_EVENTS = ["member_joined_channel", "member_left_channel", "file_shared
                     "reaction_added", "channel_archive", "channel_rename", "team_join", "user_change"]  # fmt: skip
 
 
-def slack_signed(body: bytes, content_type: str) -> dict[str, str]:
-    ts = str(int(time.time()))
-    digest = hmac.new(SIGNING_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}"}
-
-
 def event_callback(subscription: str, n: int) -> bytes:
     """An Events API envelope for a subscription name (``message.groups`` is a message in a private channel)."""
     kind, _, where = subscription.partition(".")
@@ -104,7 +95,7 @@ def test_the_manifest_subscribes_to_exactly_the_events_the_receiver_keeps(
     for n, name in enumerate(CANDIDATE_EVENTS + sorted(subscribed - set(CANDIDATE_EVENTS))):
         before = stored(rt)
         body = event_callback(name, n)
-        answers[name] = client.post("/slack/events", content=body, headers=slack_signed(body, "application/json"))
+        answers[name] = client.post("/slack/events", content=body, headers=slack_signed(body))
         if stored(rt) > before:
             kept.add(name)
     # Bolt answers 404 to an event no listener matches, and Slack retries it: every subscription has one.
@@ -119,7 +110,7 @@ def test_the_manifest_subscribes_to_exactly_the_events_the_receiver_keeps(
                          "trigger_id": "1.2.3", "response_url": "http://127.0.0.1:9/r"}).encode()  # fmt: skip
     manifest_commands = {c["command"] for c in yaml.safe_load(MANIFEST.read_text())["features"]["slash_commands"]}
     assert manifest_commands == {"/case"}
-    headers = slack_signed(command, "application/x-www-form-urlencoded")
+    headers = slack_signed(command, content_type="application/x-www-form-urlencoded")
     assert client.post("/slack/events", content=command, headers=headers).status_code == 200
 
 

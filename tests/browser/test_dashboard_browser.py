@@ -6,7 +6,6 @@ are the recording doubles of ``tests/doubles.py``. Screenshots land in ``artifac
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from bot.models import JobStatus
 from bot.runtime import Runtime
 from integrations.sandbox.server import ServerThread, listen
 from tests.doubles import FakeCRM, FakeMessenger, SharedState
-from tests.support import settings
+from tests.support import settings, wait_until
 
 TOKEN = "browser-test-admin-token"
 
@@ -42,12 +41,14 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Runtime, SharedState]]:
 
 def until(page: Any, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> None:
     """Reload until the page shows ``what`` happened: the work is done by background workers."""
-    deadline = time.monotonic() + timeout
-    while not check(page.content()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; page was:\n{page.content()[-2000:]}")
-        time.sleep(0.25)
+
+    def shown() -> bool:
+        if check(page.content()):
+            return True
         page.reload()
+        return False
+
+    wait_until(shown, timeout, lambda: f"{what}; page was:\n{page.content()[-2000:]}", poll=0.25)
 
 
 def test_sign_in_follow_a_case_to_closed_and_replay_a_dead_letter(browser: Any, served: Any, screenshots: Path) -> None:

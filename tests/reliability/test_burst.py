@@ -13,9 +13,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from bot.models import JobStatus
-from tests import replica as replicas
 from tests.doubles import SharedState
 from tests.reliability.conftest import Form
+from tests.replica import start as start_replica
 from tests.support import case_event, encode, runtime, signed_headers, wait_until
 
 
@@ -111,7 +111,7 @@ def test_worker_processes_killed_mid_burst_leave_the_same_end_state(db_url: str,
     args = [db_url, str(state_file), "--lease", "1", "--until", str(done)]
 
     def spawn() -> BaseProcess:
-        return replicas.start(*args, log=tmp_path / "replicas.log")
+        return start_replica(*args, log=tmp_path / "replicas.log")
 
     procs = [spawn(), spawn()]
     rng = random.Random(11)

@@ -19,6 +19,7 @@ from bot.models import Delivery, Job
 from bot.runtime import Runtime
 from integrations.slack.plugin import plugin as slack_plugin
 from integrations.webex.plugin import plugin as webex_plugin
+from tests.slack_world import slack_signed
 from tests.support import case_event, encode, signed_headers
 from tests.support import settings as caseroom_settings
 
@@ -48,10 +49,8 @@ def rows(rt: Runtime) -> tuple[int, int]:
                 s.execute(select(func.count()).select_from(Job)).scalar_one())  # fmt: skip
 
 
-def slack_headers(body: bytes, content_type: str) -> dict[str, str]:
-    ts = str(int(time.time()))
-    sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig, "Content-Type": content_type}
+def slack_headers(body: bytes, *, at: float | None = None) -> dict[str, str]:
+    return slack_signed(body, at=at, secret=SLACK_SECRET)
 
 
 def webex_headers(body: bytes) -> dict[str, str]:
@@ -103,7 +102,7 @@ def test_slack_events_never_fail_and_refuse_bad_signatures(
 ) -> None:
     rt, client = service
     before = rows(rt)
-    headers = slack_headers(body, "application/json")
+    headers = slack_headers(body)
     if forged:
         headers["X-Slack-Signature"] = "v0=" + "0" * 64
     r = client.post("/slack/events", content=body, headers=headers)
@@ -125,7 +124,7 @@ def test_slack_event_envelopes_of_any_shape_are_acknowledged(
 ) -> None:
     _, client = service
     body = json.dumps({"type": "event_callback", "event_id": event_id, "event": event, "team_id": "T1"}).encode()
-    r = client.post("/slack/events", content=body, headers=slack_headers(body, "application/json"))
+    r = client.post("/slack/events", content=body, headers=slack_headers(body))
     assert r.status_code < 500, r.text
 
 
@@ -133,10 +132,6 @@ def test_stale_slack_requests_are_refused(service: tuple[Runtime, TestClient], t
     rt, client = service
     before = rows(rt)
     body = b'{"type":"event_callback","event_id":"E1","event":{"type":"member_joined_channel"}}'
-    headers = slack_headers(body, "application/json")
-    old = str(int(time.time()) - 600)
-    headers["X-Slack-Request-Timestamp"] = old
-    headers["X-Slack-Signature"] = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{old}:".encode() + body,
-                                                    hashlib.sha256).hexdigest()  # fmt: skip
+    headers = slack_headers(body, at=time.time() - 600)
     assert client.post("/slack/events", content=body, headers=headers).status_code == 401
     assert rows(rt) == before
