@@ -3,6 +3,10 @@
 A command is a function registered with ``@command(...)``. It receives an :class:`Invocation` and returns a
 :class:`Reply`. Replies are private to the asker unless the command changed the room, in which case everyone
 sees what happened and who did it.
+
+Who may run a command is declared where it is registered (``who=``, required) and checked in one place,
+:meth:`Registry.run`; the asker's role comes from ``handlers.command_requests``, which counts only people in the room.
+The same declaration decides who may later read the command's echo on the timeline (:func:`may_read`).
 """
 
 from __future__ import annotations
@@ -13,22 +17,24 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from bot.events import CommandRequest
-from bot.models import Case, Role, Room
+from bot.models import Case, Role, Room, TimelineEvent
 from bot.services import Services
 from integrations.messaging import Confirmation
 
-Who = Literal["anyone", "participants", "engineer"]
+Who = Literal["members", "participants", "engineer"]
 
-ALLOWED: dict[Who, set[Role]] = {
-    "anyone": {Role.ENGINEER, Role.CUSTOMER, Role.MEMBER},
-    "participants": {Role.ENGINEER, Role.CUSTOMER},
-    "engineer": {Role.ENGINEER},
+ALLOWED: dict[Who, frozenset[Role]] = {
+    "members": frozenset({Role.ENGINEER, Role.CUSTOMER, Role.MEMBER}),
+    "participants": frozenset({Role.ENGINEER, Role.CUSTOMER}),
+    "engineer": frozenset({Role.ENGINEER}),
 }
 WHO_WORDS: dict[Who, str] = {
-    "anyone": "anyone in the room",
+    "members": "anyone in the room",
     "participants": "the case's engineer or customer",
     "engineer": "the case's engineers",
 }
+# Timeline entries only the support side reads, whatever the command: internal notes.
+INTERNAL_KINDS = frozenset({"note"})
 
 
 class UsageError(Exception):
@@ -83,7 +89,7 @@ class Registry:
         *,
         usage: str,
         summary: str,
-        who: Who = "anyone",
+        who: Who,
         details: str = "",
         min_args: int = 0,
         max_args: int | None = None,
@@ -103,11 +109,18 @@ class Registry:
     def all(self) -> list[CommandSpec]:
         return sorted(self._commands.values(), key=lambda c: c.name)
 
+    def for_role(self, role: Role | None) -> list[CommandSpec]:
+        """The commands ``role`` may run, by name."""
+        return [c for c in self.all() if role in ALLOWED[c.who]]
+
     def run(self, inv: Invocation) -> Reply:
+        """The one permission check: nobody outside the room, and nobody outside the command's ``who``."""
+        if inv.role is None:
+            return Reply(NOT_IN_ROOM)
         spec = self.get(inv.name)
         if spec is None:
             return Reply(f"Unknown command '{inv.name}'. Type /case help to see the commands.")
-        if inv.role is None or inv.role not in ALLOWED[spec.who]:
+        if inv.role not in ALLOWED[spec.who]:
             return Reply(f"Sorry, /case {spec.name} is for {WHO_WORDS[spec.who]}.")
         n = len(inv.args)
         if n < spec.min_args or (spec.max_args is not None and n > spec.max_args):
@@ -120,8 +133,33 @@ class Registry:
             return Reply(f"Sorry, {exc}")
 
 
+NOT_IN_ROOM = "Sorry, /case commands are for the people in this case's room."
+
 registry = Registry()
 command = registry.command
+
+
+def echo_audience(name: str) -> Who:
+    """Who may read the timeline's echo of ``/case <name> ...``: whoever may run the command.
+
+    So the echo of an engineers' command (``note`` carries the note's text) never reaches a customer.
+    """
+    spec = registry.get(name)
+    return spec.who if spec is not None else "members"
+
+
+def may_read(role: Role | None, event: TimelineEvent) -> bool:
+    """Whether someone of ``role`` in the room may see this timeline entry (timeline, summary, cards)."""
+    if role is None:
+        return False
+    if event.kind in INTERNAL_KINDS:
+        return role == Role.ENGINEER
+    if event.kind == "command":
+        data = event.data or {}
+        # Entries recorded before the audience was stored are judged by the command's registration.
+        audience = data.get("audience") or echo_audience(str(data.get("command") or ""))
+        return role in ALLOWED.get(audience, ALLOWED["engineer"])
+    return True
 
 
 def confirmation_pending(inv: Invocation, prompt: str) -> Reply | None:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from bot import copy
+from bot.commands import INTERNAL_KINDS, may_read
 from bot.membership import participants
 from bot.models import Case, CaseFile, Role, TimelineEvent
 
@@ -42,8 +43,8 @@ def _age(seconds: float) -> str:
     return f"{hours} h" if hours < 48 else f"{hours // 24} days"
 
 
-def brief(s: Session, case: Case, *, now: datetime, transcript_url: str | None = None, internal: bool = False) -> str:
-    """The brief; with ``internal`` (an engineer asks) it includes the internal notes."""
+def brief(s: Session, case: Case, *, now: datetime, reader: Role | None, transcript_url: str | None = None) -> str:
+    """The brief as ``reader`` may see it: internal notes and engineers' commands only for engineers."""
     assert case.id is not None
     cid = case.id
     opened = _age(max(0.0, (now - case.created_at).total_seconds()))
@@ -64,8 +65,8 @@ def brief(s: Session, case: Case, *, now: datetime, transcript_url: str | None =
     if len(people) > MAX_PEOPLE:
         lines.append(f"  … and {len(people) - MAX_PEOPLE} more (/case status)")
 
-    kinds = HIGHLIGHT_KINDS if internal else tuple(k for k in HIGHLIGHT_KINDS if k != "note")
-    highlights = _latest(s, cid, kinds, LAST_HIGHLIGHTS)
+    kinds = tuple(k for k in HIGHLIGHT_KINDS if reader == Role.ENGINEER or k not in INTERNAL_KINDS)
+    highlights = [e for e in _latest(s, cid, kinds, LAST_HIGHLIGHTS) if may_read(reader, e)]
     lines.append("Highlights:" if highlights else "Highlights: none yet")
     lines += [_one_line(f"  {_when(e.at)} [{e.kind}] {e.text}") for e in highlights]
 

@@ -10,7 +10,7 @@ import logging
 
 import handlers.commands  # noqa: F401  (registers the command families)
 from bot import cases, timeline
-from bot.commands import Invocation, Reply, parse, registry
+from bot.commands import Invocation, Reply, echo_audience, parse, registry
 from bot.events import CommandRequest
 from bot.membership import participant, participant_by_user_id
 from bot.models import Case, Job, Role, Room
@@ -30,9 +30,7 @@ def run(sv: Services, job: Job) -> None:
         messenger.reply_private(req.room_id, req.actor.user_id, NOT_A_CASE_ROOM, reply_token=req.reply_token)
         return
     case, room = found
-    role = _role(sv, req, case)
-    if role is None and _in_room(sv, req):
-        role = Role.MEMBER
+    role = _role(sv, req, case, may_ask_platform=True)
     reply = _answer(sv, req, case, room, role, f"command:{job.key or job.id}")
     if not reply.text:
         return
@@ -42,8 +40,13 @@ def run(sv: Services, job: Job) -> None:
         messenger.reply_private(req.room_id, req.actor.user_id, reply.text, reply_token=req.reply_token)
 
 
-def answer_inline(sv: Services, req: CommandRequest, key: str, *, actor_in_room: bool) -> Reply | None:
-    """Answer a fast command now (no platform call); ``None`` when it must go through a job."""
+def answer_inline(sv: Services, req: CommandRequest, key: str) -> Reply | None:
+    """Answer a fast command now (no platform call); ``None`` when it must go through a job.
+
+    Only someone the room's own record shows in the room is answered here. Anyone else (a workspace
+    member looking into the channel, someone just removed, a join not yet processed) goes through the job,
+    which asks the platform who is in the room before answering.
+    """
     name, _, _ = parse(req.text)
     spec = registry.get(name)
     if spec is not None and not spec.fast:
@@ -52,7 +55,9 @@ def answer_inline(sv: Services, req: CommandRequest, key: str, *, actor_in_room:
     if found is None:
         return Reply(NOT_A_CASE_ROOM)
     case, room = found
-    role = _role(sv, req, case) or (Role.MEMBER if actor_in_room else None)
+    role = _role(sv, req, case, may_ask_platform=False)
+    if role is None:
+        return None
     return _answer(sv, req, case, room, role, f"command:{key}")
 
 
@@ -61,14 +66,27 @@ def _case_room(sv: Services, req: CommandRequest) -> tuple[Case, Room] | None:
         return cases.find_by_room(s, req.platform, req.room_id)
 
 
-def _role(sv: Services, req: CommandRequest, case: Case) -> Role | None:
+IN_ROOM = ("added", "joined")  # participant statuses that mean "in the room now"
+GONE = ("removed", "left", "refused")  # whatever role they had, it ended with this
+
+
+def _role(sv: Services, req: CommandRequest, case: Case, *, may_ask_platform: bool) -> Role | None:
+    """The asker's role in this room; ``None`` for anyone not in it (they get no answer but a refusal).
+
+    The room's record answers for people it shows in the room; otherwise, with ``may_ask_platform``, the
+    platform's member list decides: someone in the room the record does not know (yet) is a member.
+    """
     assert case.id is not None
     with sv.db.session() as s:
         if req.actor.email:
             p = participant(s, case.id, req.actor.email)
         else:  # some platforms name only the user id in the request (Slack's slash commands)
             p = participant_by_user_id(s, case.id, req.actor.user_id)
-    return Role(p.role) if p and p.status not in ("removed", "left", "refused") else None
+    if p is not None and p.status in IN_ROOM:
+        return Role(p.role)
+    if not may_ask_platform or not _in_room(sv, req):
+        return None
+    return Role(p.role) if p is not None and p.status not in GONE else Role.MEMBER
 
 
 def _answer(sv: Services, req: CommandRequest, case: Case, room: Room, role: Role | None, key: str) -> Reply:
@@ -84,7 +102,12 @@ def _answer(sv: Services, req: CommandRequest, case: Case, room: Room, role: Rol
             at=req.at,
             actor_email=req.actor.email or None,
             actor_name=req.actor.name or None,
-            data={"command": name, "role": str(role) if role else "stranger", "public": reply.public},
+            data={
+                "command": name,
+                "role": str(role) if role else "stranger",
+                "public": reply.public,
+                "audience": echo_audience(name),
+            },
             source_key=key,
         )
         s.commit()

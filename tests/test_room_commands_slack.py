@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.commands import NOT_IN_ROOM
 from integrations.messaging import Confirmation
 from integrations.slack.messenger import confirmation_blocks
 from integrations.slack.text import unescape
@@ -106,6 +107,27 @@ def test_a_strangers_command_is_refused(w: SlackWorld) -> None:
     case(w, STRANGER, f"invite {OUTSIDER}")
     assert answers_to(w, STRANGER, 1)[-1].startswith("Sorry"), private_to(w, STRANGER)
     assert all(i["email"] != OUTSIDER for i in w.channel()["pending_invites"])
+
+
+def test_read_commands_answer_only_people_in_the_channel(w: SlackWorld) -> None:
+    w.emu.add_user(STRANGER, "Mallory")  # in the workspace, never in the channel: sees nothing of the case
+    reads = ["status", "summary", "timeline 50", "files"]
+    for n, text in enumerate(reads, start=1):
+        case(w, STRANGER, text)
+        assert answers_to(w, STRANGER, n)[-1] == NOT_IN_ROOM
+    # Someone just removed is a stranger again, though the record still knows them.
+    case(w, ENGINEER, f"invite {KENJI}")
+    w.settle(lambda: KENJI in w.channel()["member_emails"])
+    case(w, KENJI, "status")
+    assert answers_to(w, KENJI, 1)[-1].startswith("Case 00001234")
+    case(w, ENGINEER, f"remove {KENJI}")
+    w.settle(lambda: any(f"Remove {KENJI}" in t for t in private_to(w, ENGINEER)))
+    assert w.emu.click(ENGINEER, cid(w), "caseroom_confirm")["status"] == 200
+    w.settle(lambda: KENJI not in w.channel()["member_emails"])
+    for n, text in enumerate(reads, start=2):
+        case(w, KENJI, text)
+        assert answers_to(w, KENJI, n)[-1] == NOT_IN_ROOM
+    assert all("VPN" not in t for t in private_to(w, STRANGER) + private_to(w, KENJI)[1:])
 
 
 def test_files_lists_an_upload_and_note_lands_on_the_crm_case(w: SlackWorld) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import cases, copy, timeline
+from bot.commands import may_read
 from bot.membership import ensure_member, participant, participants
 from bot.models import Case, Role, RoomState, TimelineEvent
 from bot.services import Services
@@ -96,7 +97,9 @@ def _card(s: Session, sv: Services, case: Case, previous: Person | None, h: Hand
     now = sv.clock()
     last = _last_handoff(s, case.id)
     since = last.at if last is not None else None
-    events = timeline.events(s, case.id, kinds={timeline.Kind.MESSAGE, timeline.Kind.FILE})
+    # The card is posted in the room: only what everyone in it may read (Role.MEMBER is the least trusted).
+    events = [e for e in timeline.events(s, case.id, kinds={timeline.Kind.MESSAGE, timeline.Kind.FILE})
+              if may_read(Role.MEMBER, e)]  # fmt: skip
     engineers = {p.email for p in participants(s, case.id) if p.role == Role.ENGINEER}
     engineers |= {h.to.email.lower(), *([previous.email.lower()] if previous else [])}
     customer_domain = (case.customer_email or "").rpartition("@")[2]

@@ -13,7 +13,8 @@ from bot.models import CaseFile, Role
     "help",
     usage="/case help [command]",
     summary="list the commands, or explain one",
-    details="Without an argument, lists every command. With one, shows its usage and who may run it.",
+    who="members",
+    details="Without an argument, lists the commands you may run. With one, shows its usage and who may run it.",
     max_args=1,
     fast=True,
 )
@@ -27,11 +28,12 @@ def help_(inv: Invocation) -> Reply:
             lines.append(spec.details)
         return Reply("\n".join(lines))
     lines = ["Commands (type /case help <command> for details):"]
-    lines += [f"  {spec.usage} — {spec.summary}" for spec in registry.all()]
+    lines += [f"  {spec.usage} — {spec.summary}" for spec in registry.for_role(inv.role)]
     return Reply("\n".join(lines))
 
 
-@command("status", usage="/case status", summary="the case, the room and who is in it", max_args=0, fast=True)
+@command("status", usage="/case status", summary="the case, the room and who is in it", who="members", max_args=0,
+         fast=True)  # fmt: skip
 def status(inv: Invocation) -> Reply:
     case, room, sv = inv.case, inv.room, inv.sv
     assert case.id is not None

@@ -20,15 +20,17 @@ def transcript_url(sv: Services, number: str) -> str:
     "summary",
     usage="/case summary",
     summary="a one-screen brief of this case for someone joining it",
-    details="Facts, people and roles, highlights, files and the last messages; at most 40 lines.",
+    who="members",
+    details="Facts, people and roles, highlights, files and the last messages; at most 40 lines. Internal "
+    "notes are shown to engineers only.",
     max_args=0,
     fast=True,
 )
 def case_summary(inv: Invocation) -> Reply:
-    url = transcript_url(inv.sv, inv.case.number)
-    internal = inv.role == Role.ENGINEER  # internal notes are for the support side only
+    # The transcript page is for the support side (admins): others are pointed at /case timeline.
+    url = transcript_url(inv.sv, inv.case.number) if inv.role == Role.ENGINEER else None
     with inv.sv.db.session() as s:
-        text = summary.brief(s, inv.case, now=inv.sv.clock(), transcript_url=url, internal=internal)
+        text = summary.brief(s, inv.case, now=inv.sv.clock(), transcript_url=url, reader=inv.role)
     return Reply(text)
 
 

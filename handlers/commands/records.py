@@ -8,14 +8,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from bot import copy, timeline
-from bot.commands import Invocation, Reply, UsageError, command
+from bot.commands import Invocation, Reply, UsageError, command, may_read
 from bot.membership import participant, participant_by_user_id
 from bot.models import CaseFile
 
 NOTE_LIMIT = 3500  # stays within one CRM comment (Salesforce: 4,000 bytes) with the attribution
 
 
-@command("files", usage="/case files", summary="the files shared in this room", max_args=0, fast=True)
+@command("files", usage="/case files", summary="the files shared in this room", who="members", max_args=0, fast=True)
 def files(inv: Invocation) -> Reply:
     assert inv.case.id is not None
     with inv.sv.db.session() as s:
@@ -36,7 +36,9 @@ def files(inv: Invocation) -> Reply:
     usage="/case note <text>",
     summary="add an internal note to the CRM case",
     who="engineer",
-    details="The note goes onto the CRM case as an internal comment and onto the case's timeline.",
+    details="The note goes onto the CRM case as an internal comment and onto the case's timeline, where only "
+    "engineers read it. Nobody else sees a Slack /case command; a message in the room (any Webex message, an "
+    "@mention) is seen by everyone in it.",
     min_args=1,
 )
 def note(inv: Invocation) -> Reply:
@@ -61,7 +63,9 @@ def note(inv: Invocation) -> Reply:
     "timeline",
     usage="/case timeline [n]",
     summary="the last n events of this case (default 10)",
-    details="Dates are UTC, with your local time too when your time zone is known.",
+    who="members",
+    details="Dates are UTC, with your local time too when your time zone is known. Internal notes and the "
+    "engineers' own commands are shown to engineers only.",
     max_args=1,
     fast=True,
 )
@@ -74,7 +78,7 @@ def show_timeline(inv: Invocation) -> Reply:
         raise UsageError("Ask for between 1 and 50 events.")
     assert inv.case.id is not None
     with inv.sv.db.session() as s:
-        events = timeline.events(s, inv.case.id)[-n:]
+        events = [e for e in timeline.events(s, inv.case.id) if may_read(inv.role, e)][-n:]
         actor = inv.request.actor
         if actor.email:
             p = participant(s, inv.case.id, actor.email)

@@ -84,7 +84,7 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
             reply_token=command.get("response_url"),
         )
         key = f"slack:{command.get('trigger_id') or command.get('user_id')}:{req.at.timestamp()}"
-        reply = command_requests.answer_inline(sv, req, key, actor_in_room=True)
+        reply = command_requests.answer_inline(sv, req, key)
         if reply is not None:
             ack(text=escape(reply.text), response_type="in_channel" if reply.public else "ephemeral")
             return
