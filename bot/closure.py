@@ -18,7 +18,7 @@ from bot.membership import participant
 from bot.models import Case, CaseFile, Room, RoomState
 from bot.services import Services
 from bot.sqlutil import insert_ignore
-from integrations.messaging import FileRef, HistoryMessage
+from integrations.messaging import FileRef, HistoryMessage, PermanentPlatformError
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,12 @@ class _Closer:
             q = select(CaseFile).where(CaseFile.case_id == self.case_id, CaseFile.crm_ref.is_(None))  # type: ignore[arg-type,union-attr]
             pending = list(s.execute(q).scalars().all())
         for f in pending:
-            got = self.messenger.download_file(FileRef(f.platform_file_id, f.name, f.size, f.mime))
+            try:
+                got = self.messenger.download_file(FileRef(f.platform_file_id, f.name, f.size, f.mime))
+            except PermanentPlatformError as exc:
+                # Quarantined, too big, on a foreign host: the upload's own job told the room; closure goes on.
+                log.warning("case %s: %s is not filed: %s", self.case.number, f.name, exc)
+                continue
             ref = self.sv.crm.attach_file(self.case.crm_id, got.name, got.content, got.mime)
             with self.sv.db.session() as s:
                 row = s.get(CaseFile, f.id)

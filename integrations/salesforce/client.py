@@ -32,6 +32,7 @@ from simple_salesforce.exceptions import (
 from bot import metrics
 from bot.config import Settings
 from integrations.crm import PermanentCRMError, TransientCRMError
+from integrations.origins import BoundSession, origin
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +57,7 @@ def record_usage(resp: requests.Response, *_: Any, **__: Any) -> None:
 
 
 def _session(settings: Settings) -> requests.Session:
-    session = requests.Session()
+    session = BoundSession()
     session.verify = settings.ca_bundle or True
     session.hooks["response"].append(record_usage)
     # simple-salesforce passes no timeout; a hung socket must not hold a worker forever.
@@ -139,8 +140,17 @@ class Connection:
         if resp.status_code != 200 or "access_token" not in body:
             why = body.get("error_description") or body.get("error") or f"HTTP {resp.status_code}"
             raise PermanentCRMError(f"Salesforce login refused: {why}")
+        configured = s.salesforce_instance_url or ""
+        answered = str(body.get("instance_url") or configured)
+        if origin(answered) != origin(configured):
+            # The session is a key to the whole org: it goes to the instance the admin configured, nowhere else.
+            raise PermanentCRMError(
+                f"Salesforce login answered instance_url {answered}, but SALESFORCE_INSTANCE_URL is {configured}; "
+                "CaseRoom sends the session only to the configured instance: set SALESFORCE_INSTANCE_URL to your "
+                "org's My Domain URL"
+            )
         log.info("logged in to Salesforce as %s", s.salesforce_username)
-        return str(body["access_token"]), str(body.get("instance_url") or s.salesforce_instance_url)
+        return str(body["access_token"]), answered
 
     def _assertion(self) -> str:
         import jwt  # PyJWT with cryptography, a dependency of simple-salesforce

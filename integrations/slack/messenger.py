@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from slack_sdk import WebClient
 
+from integrations import origins
 from integrations.messaging import (
     Card,
     Confirmation,
@@ -26,10 +28,12 @@ from integrations.messaging import (
     TransientPlatformError,
     Visibility,
 )
+from integrations.origins import Origins
 from integrations.slack.errors import SlackRefusal, call
 from integrations.slack.text import channel_name, escape, trim, unescape
 
 TEXT_LIMIT = 39000  # Slack refuses over 40,000 characters
+SLACK_CLOUDS = ("slack.com", "slack-gov.com")  # hosts whose files live on files.<host>
 MAX_ATTEMPTS = 20  # name suffixes tried before giving up
 CONNECT_REFUSALS = {
     "not_paid": "this Slack workspace's plan does not include Slack Connect",
@@ -78,6 +82,20 @@ class SlackMessenger:
         self.external_limited = external_limited
         self.ca_bundle = ca_bundle
         self._emails: dict[str, tuple[str, str]] = {}
+
+    @cached_property
+    def own_origins(self) -> Origins:
+        """Where the bot token may go: the Web API's origin and, on Slack's own cloud, its file host."""
+        api = self.client.base_url
+        host = urlsplit(api).hostname or ""
+        files = [f"https://files.{host}"] if host in SLACK_CLOUDS else []
+        return Origins([api, *files])
+
+    @cached_property
+    def _files(self) -> requests.Session:
+        session = requests.Session()
+        session.verify = self.ca_bundle or True
+        return session
 
     @cached_property
     def identity(self) -> dict[str, Any]:
@@ -305,8 +323,12 @@ class SlackMessenger:
         url = info.get("url_private_download") or info.get("url_private")
         if not url:
             raise PermanentPlatformError(f"Slack gives no download URL for {file.name or file.file_id}")
-        resp = requests.get(url, headers={"Authorization": f"Bearer {self.client.token}"}, timeout=60,
-                            verify=self.ca_bundle or True)  # fmt: skip
+        try:
+            resp = origins.get(self._files, url, allowed=self.own_origins, system="Slack",
+                               credentials={"Authorization": f"Bearer {self.client.token}"}, timeout=60)  # fmt: skip
+        except origins.ForeignOrigin as exc:
+            # A remote file (files.remote.add: Google Drive and the like) has its url_private on its own host.
+            raise PermanentPlatformError(str(exc)) from exc
         if resp.status_code == 429 or resp.status_code >= 500:
             raise TransientPlatformError(f"Slack file download: HTTP {resp.status_code}")
         if resp.status_code != 200:

@@ -12,6 +12,7 @@ from typing import Any
 import requests
 from webexpythonsdk import WebexAPI
 
+from integrations import origins
 from integrations.messaging import (
     Card,
     Confirmation,
@@ -27,6 +28,7 @@ from integrations.messaging import (
     TransientPlatformError,
     Visibility,
 )
+from integrations.origins import Origins
 from integrations.webex.client import uuid_of
 from integrations.webex.errors import call, retry_after, status_of, translated
 
@@ -66,6 +68,10 @@ class FileScanning(TransientPlatformError):
 
 class FileQuarantined(PermanentPlatformError):
     """410: the scan found malware; the file can never be downloaded."""
+
+
+class FileElsewhere(PermanentPlatformError):
+    """The link is on another host than Webex: fetching it would hand that host the bot token."""
 
 
 def escape_markdown(text: str) -> str:
@@ -255,7 +261,7 @@ class WebexMessenger:
             with self._content(url) as resp:
                 return FileRef(url, _filename(resp, url), _int(resp.headers.get("Content-Length")),
                                resp.headers.get("Content-Type"))  # fmt: skip
-        except (FileScanning, FileQuarantined):
+        except (FileScanning, FileQuarantined, FileElsewhere):
             # Webex hides name and size until the scan is done; the upload is still announced, and the
             # file job retries (scanning) or reports (quarantined) it.
             return FileRef(url, UNNAMED_FILE)
@@ -271,10 +277,19 @@ class WebexMessenger:
             mime = resp.headers.get("Content-Type") or file.mime or "application/octet-stream"
         return DownloadedFile(name, mime.split(";")[0], bytes(data))
 
+    @cached_property
+    def own_origins(self) -> Origins:
+        """Where the bot token may go: the API's own origin, which serves ``/v1/contents`` too."""
+        return Origins([self.bot.base_url])
+
     def _content(self, url: str) -> requests.Response:
         session = self.reader._session  # the SDK's authenticated session (bearer, CA bundle, timeouts)
-        with translated("contents.get"):
-            resp: requests.Response = session._req_session.get(url, stream=True, timeout=60)
+        try:
+            with translated("contents.get"):
+                resp = origins.get(session._req_session, url, allowed=self.own_origins, system="Webex",
+                                   stream=True, timeout=60)  # fmt: skip
+        except origins.ForeignOrigin as exc:
+            raise FileElsewhere(str(exc)) from exc
         if resp.status_code == 423:
             resp.close()
             raise FileScanning("Webex is still scanning the file", retry_after=retry_after(resp) or 5)

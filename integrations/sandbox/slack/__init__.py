@@ -170,7 +170,8 @@ class SlackEmulator:
 
     def act_message(self, as_email: str, channel_id: str, text: str, thread_ts: str | None = None,
                     file: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
-        """``file``: ``{name, mime, content_b64}``, shared with the message (``subtype: file_share``)."""
+        """``file``: ``{name, mime, content_b64}``, shared with the message (``subtype: file_share``); with
+        ``external_url`` instead of ``content_b64``, a remote file whose ``url_private`` is that URL."""
         s = self.store
         with s.lock:
             user = self.person(as_email)
@@ -182,7 +183,9 @@ class SlackEmulator:
                 except ValueError as exc:
                     raise SlackError("invalid_file", status=400) from exc
                 s.writable(ch, user)
-                files.append(s.new_file(str(file.get("name") or "file"), user, data=data, mimetype=file.get("mime")))
+                shared = s.new_file(str(file.get("name") or "file"), user, data=data, mimetype=file.get("mime"))
+                shared.external_url = str(file.get("external_url") or "")
+                files.append(shared)
             msg = s.post(ch, user, text, thread_ts=thread_ts, files=files)
             return s.message_json(msg) | {"channel": ch.id}
 

@@ -65,6 +65,7 @@ class FileObj:
     length: int = 0
     channels: list[str] = field(default_factory=list)
     upload_key: str = ""
+    external_url: str = ""  # a remote file (files.remote.add): its bytes live on that host, not on Slack
 
     @property
     def size(self) -> int:
@@ -84,14 +85,15 @@ class FileObj:
             "pretty_type": ext.upper(),
             "user": self.user,
             "user_team": team_id,
-            "mode": "hosted",
+            "mode": "external" if self.external_url else "hosted",
             "editable": False,
-            "is_external": False,
-            "external_type": "",
+            "is_external": bool(self.external_url),
+            "external_type": "app" if self.external_url else "",
+            **({"external_url": self.external_url} if self.external_url else {}),
             "is_public": False,
             "size": self.size,
-            "url_private": f"{root}/{self.name}",
-            "url_private_download": f"{root}/download/{self.name}",
+            "url_private": self.external_url or f"{root}/{self.name}",
+            **({} if self.external_url else {"url_private_download": f"{root}/download/{self.name}"}),
             "permalink": f"https://{team_domain}.slack.com/files/{self.user}/{self.id}/{self.name}",
             "channels": list(self.channels),
             "groups": [],

@@ -17,7 +17,8 @@ people (``me``, ``?email=``, ``?id=``, ``/{id}``), rooms, memberships, messages 
 listing a group room's messages must pass ``mentionedPeople=me``.
 
 ``/_sandbox`` (no auth): ``POST people``, ``POST act/message|act/join|act/leave|act/submit`` (press a card
-button: ``{as_email, message_id, inputs}``), ``POST files/{id}/scan``,
+button: ``{as_email, message_id, inputs}``; ``act/message`` takes ``file: {name, mime, content_b64, scan}`` or
+``file: {link}``, a link on another host kept as given), ``POST files/{id}/scan``,
 ``GET state``, ``GET rooms/{id}/messages``, ``GET deliveries``, ``POST knobs``, ``POST reset``.
 
 Per-method names for ``Knobs.rate_limits`` (``POST /_sandbox/knobs {"rate_limits": {name: {...}}}``):

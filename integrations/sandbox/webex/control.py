@@ -62,8 +62,11 @@ class Control:
     async def act_message(self, request: Request) -> Response:
         body = await json_body(request)
         author = self._person(_text(body, "as_email"))
-        upload = None
-        if body.get("file"):
+        upload, link = None, None
+        if body.get("file") and body["file"].get("link"):
+            # A file link on another host, kept as given: how a message pointing elsewhere looks to readers.
+            link = str(body["file"]["link"])
+        elif body.get("file"):
             f = body["file"]
             try:
                 data = base64.b64decode(f.get("content_b64", ""), validate=True)
@@ -76,7 +79,7 @@ class Control:
         base = self.emu.base_url(request)
         msg = self.emu.messages.post_as(
             author, _text(body, "room_id"), str(body.get("text") or ""), parent_id=body.get("parent_id"),
-            mention=self.emu.bot if body.get("mention_bot") else None, upload=upload, base=base,
+            mention=self.emu.bot if body.get("mention_bot") else None, upload=upload, base=base, link=link,
         )  # fmt: skip
         return json_response(msg.to_json(base))
 

@@ -78,7 +78,7 @@ class Messages:
 
     def post_as(
         self, author: Person, room_id: str, text: str, *, parent_id: str | None, mention: Person | None,
-        upload: Upload | None, base: str,
+        upload: Upload | None, base: str, link: str | None = None,
     ) -> Message:  # fmt: skip
         """What a person typing in a Webex client produces (the control API's ``act/message``)."""
         s = self.store
@@ -95,6 +95,8 @@ class Messages:
                 msg.mentioned_people = [mention.id]
             if upload:
                 msg.files.append(self.add_content(room, upload).id)
+            if link:
+                msg.links.append(link)
             return self._publish(msg, author, base)
 
     def _target_room(self, caller: Person, body: dict[str, Any]) -> Room:

@@ -117,6 +117,7 @@ class Message:
     html: str | None = None
     parent_id: str | None = None
     files: list[str] = field(default_factory=list)  # content ids
+    links: list[str] = field(default_factory=list)  # file links on other hosts, kept as given (control API only)
     mentioned_people: list[str] = field(default_factory=list)
     mentioned_groups: list[str] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
@@ -140,7 +141,7 @@ class Message:
         }
 
     def file_urls(self, base: str) -> list[str]:
-        return [f"{base}v1/contents/{cid}" for cid in self.files]
+        return [f"{base}v1/contents/{cid}" for cid in self.files] + self.links
 
     def notification(self, base: str) -> dict[str, Any]:
         """``data`` of a messages webhook: never the text, the receiver fetches the message."""
