@@ -262,8 +262,8 @@ class WebexMessenger:
                 return FileRef(url, _filename(resp, url), _int(resp.headers.get("Content-Length")),
                                resp.headers.get("Content-Type"))  # fmt: skip
         except (FileScanning, FileQuarantined, FileElsewhere):
-            # Webex hides name and size until the scan is done; the upload is still announced, and the
-            # file job retries (scanning) or reports (quarantined) it.
+            # Webex hides name and size until the scan is done, and a link elsewhere is never fetched; the upload
+            # is still announced, and the file job retries (scanning) or reports (quarantined, elsewhere) it.
             return FileRef(url, UNNAMED_FILE)
 
     def download_file(self, file: FileRef) -> DownloadedFile:
