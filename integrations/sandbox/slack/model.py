@@ -74,7 +74,7 @@ class FileObj:
     def to_json(self, base: str, team_id: str, team_domain: str) -> dict[str, Any]:
         ext = self.name.rsplit(".", 1)[-1].lower() if "." in self.name else "binary"
         root = f"{base}files-pri/{team_id}-{self.id}"
-        return {
+        found = {
             "id": self.id,
             "created": self.created,
             "timestamp": self.created,
@@ -85,20 +85,24 @@ class FileObj:
             "pretty_type": ext.upper(),
             "user": self.user,
             "user_team": team_id,
-            "mode": "external" if self.external_url else "hosted",
+            "mode": "hosted",
             "editable": False,
-            "is_external": bool(self.external_url),
-            "external_type": "app" if self.external_url else "",
-            **({"external_url": self.external_url} if self.external_url else {}),
+            "is_external": False,
+            "external_type": "",
             "is_public": False,
             "size": self.size,
-            "url_private": self.external_url or f"{root}/{self.name}",
-            **({} if self.external_url else {"url_private_download": f"{root}/download/{self.name}"}),
+            "url_private": f"{root}/{self.name}",
+            "url_private_download": f"{root}/download/{self.name}",
             "permalink": f"https://{team_domain}.slack.com/files/{self.user}/{self.id}/{self.name}",
             "channels": list(self.channels),
             "groups": [],
             "ims": [],
         }
+        if self.external_url:  # a remote file: Slack links its own host and has nothing to download
+            del found["url_private_download"]
+            found.update(mode="external", is_external=True, external_type="app", external_url=self.external_url,
+                         url_private=self.external_url)  # fmt: skip
+        return found
 
 
 @dataclass
