@@ -7,6 +7,7 @@ jobs (see ``bot/worker.py``).
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
@@ -30,6 +31,7 @@ from bot.models import Case, RoomState
 from bot.services import Services
 from bot.timing import WebhookTimer
 
+log = logging.getLogger(__name__)
 
 def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None) -> FastAPI:
     app = FastAPI(title="CaseRoom", version=__version__, docs_url=None, redoc_url=None)
@@ -40,6 +42,13 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
     async def _too_large(_request: Request, _exc: BodyTooLarge) -> Response:
         limit = sv.settings.max_body_bytes
         return JSONResponse({"ok": False, "error": f"request body over {limit} bytes"}, status_code=413)
+
+    @app.exception_handler(Exception)
+    async def _our_fault(request: Request, exc: Exception) -> Response:
+        # A bug of ours is a 500, never a 400 "malformed": senders retry a 5xx, and nothing was kept. The
+        # server logs the traceback as well (Starlette re-raises after this answer).
+        log.error("%s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return JSONResponse({"ok": False, "error": "internal error: nothing was kept; send it again"}, status_code=500)
 
     # Read through sv.clock on every request, so a test (or a replay tool) that sets the clock is obeyed.
     app.include_router(crm_webhook.router(ingest, _secret(sv), sv.settings.webhook_tolerance_seconds,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import time
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from bot import metrics
+from bot import metrics, wirejson
 from bot.events import CaseEvent
 from bot.ingest import Ingest, JobSpec
 from handlers import case_events
@@ -129,7 +128,7 @@ def router(ingest: Ingest, secret: str | None, tolerance: int, now: Callable[[],
             metrics.WEBHOOKS.labels(source="crm", outcome="unauthorized").inc()
             return _error(401, str(exc))
         try:
-            event = to_event(EventIn.model_validate(json.loads(body)))
+            event = to_event(EventIn.model_validate(wirejson.loads(body)))
         except (ValueError, ValidationError) as exc:
             metrics.WEBHOOKS.labels(source="crm", outcome="malformed").inc()
             return _error(400, _explain(exc))

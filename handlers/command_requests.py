@@ -7,6 +7,7 @@ answer inside its acknowledgement (Slack's 3 seconds) can get it from :func:`ans
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import handlers.commands  # noqa: F401  (registers the command families)
 from bot import cases, timeline
@@ -40,12 +41,16 @@ def run(sv: Services, job: Job) -> None:
         messenger.reply_private(req.room_id, req.actor.user_id, reply.text, reply_token=req.reply_token)
 
 
-def answer_inline(sv: Services, req: CommandRequest, key: str) -> Reply | None:
+ANSWERED_BEFORE = Reply("")  # the same request came before: it is not run (or answered) again
+
+
+def answer_inline(sv: Services, req: CommandRequest, key: str, first_time: Callable[[], bool]) -> Reply | None:
     """Answer a fast command now (no platform call); ``None`` when it must go through a job.
 
     Only someone the room's own record shows in the room is answered here. Anyone else (a workspace
     member looking into the channel, someone just removed, a join not yet processed) goes through the job,
-    which asks the platform who is in the room before answering.
+    which asks the platform who is in the room before answering. ``first_time`` records the request as a
+    delivery just before the command runs; when it was recorded before, the answer is :data:`ANSWERED_BEFORE`.
     """
     name, _, _ = parse(req.text)
     spec = registry.get(name)
@@ -58,6 +63,8 @@ def answer_inline(sv: Services, req: CommandRequest, key: str) -> Reply | None:
     role = _role(sv, req, case, may_ask_platform=False)
     if role is None:
         return None
+    if not first_time():
+        return ANSWERED_BEFORE
     return _answer(sv, req, case, room, role, f"command:{key}")
 
 

@@ -32,7 +32,8 @@ class SlackPlugin:
         bolt = receiver.build_app(client, secret, ctx.ingest, ctx.services)
         return PluginParts(
             messaging=messenger,
-            routers=[receiver.router(bolt, secret)],
+            routers=[receiver.router(bolt, secret, s.webhook_tolerance_seconds,
+                                     now=lambda: ctx.services.clock().timestamp())],
             job_kinds={receiver.KIND: JobKind(inbound.InboundJob(messenger, ctx.queue))},
         )
 

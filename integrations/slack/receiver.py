@@ -1,9 +1,12 @@
 """`POST /slack/events` through Bolt: verify the signature, store the event, acknowledge within 3 seconds.
 
-Bolt checks ``X-Slack-Signature`` and the timestamp (401 otherwise) and answers ``url_verification``.
-``process_before_response`` keeps the ack until the event is stored, so an ack always means "kept".
-Every subscribed event has a listener: Bolt answers 404 to an unmatched one, which Slack retries.
-Retries (``X-Slack-Retry-Num``) carry the same ``event_id``, which the delivery key deduplicates.
+The route checks ``X-Slack-Signature`` and its timestamp (401 otherwise, within
+``CASEROOM_WEBHOOK_TOLERANCE_SECONDS``) and the body's shape (400) before Bolt sees it; Bolt answers
+``url_verification`` and routes the rest. ``process_before_response`` keeps the ack until the event is stored,
+so an ack always means "kept". Every subscribed event has a listener: Bolt answers 404 to an unmatched one,
+which Slack retries. A listener that fails is a 500 (Bolt logs it), which Slack retries too.
+Retries (``X-Slack-Retry-Num``) carry the same ``event_id``, which the delivery key deduplicates; a slash
+command is keyed by its whole signed body, so the same request posted again is the same delivery.
 The bot's own events are filtered by the inbound job, which knows the bot's user id without a request-time call.
 """
 
@@ -14,6 +17,7 @@ import hmac
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -25,7 +29,7 @@ from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_r
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
-from bot import metrics
+from bot import metrics, wirejson
 from bot.events import Actor, CommandRequest
 from bot.ingest import Ingest, JobSpec
 from bot.services import Services
@@ -34,7 +38,6 @@ from integrations.slack.messenger import CANCEL_ACTION, CONFIRM_ACTION
 from integrations.slack.text import escape
 
 KIND = "slack.inbound"
-TOLERANCE_SECONDS = 300
 IGNORED_SUBTYPES = {"channel_join", "channel_leave", "bot_message", "channel_topic", "channel_purpose"}
 
 
@@ -48,8 +51,9 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
 
     # No token on Bolt's own client: ``authorize`` supplies it, and the work is done by jobs anyway.
     quiet = WebClient(base_url=client.base_url, ssl=client.ssl, timeout=client.timeout)
+    # The route has verified the signature (with the configured tolerance and the service's clock) before Bolt.
     bolt = App(client=quiet, signing_secret=signing_secret, authorize=authorize, process_before_response=True,
-               ignoring_self_events_enabled=False)  # fmt: skip
+               ignoring_self_events_enabled=False, request_verification_enabled=False)  # fmt: skip
 
     def store(body: dict[str, Any], lane_channel: str) -> None:
         job = JobSpec(KIND, {"type": "event", "body": body}, lane=f"room:slack:{lane_channel}")
@@ -75,6 +79,10 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
 
     @bolt.command(re.compile(r"^/case"))
     def case_command(ack: Ack, command: dict[str, Any]) -> None:
+        # Slack sends a slash command once (no retries, a fresh trigger_id each time): identical bodies are
+        # one request posted again, and run once.
+        key = "slack:" + hashlib.sha256(json.dumps(command, sort_keys=True).encode()).hexdigest()[:40]
+        raw = json.dumps(command)
         req = CommandRequest(
             platform="slack",
             room_id=command.get("channel_id", ""),
@@ -83,14 +91,22 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
             at=sv.clock(),
             reply_token=command.get("response_url"),
         )
-        key = f"slack:{command.get('trigger_id') or command.get('user_id')}:{req.at.timestamp()}"
-        reply = command_requests.answer_inline(sv, req, key)
-        if reply is not None:
+
+        def first_time() -> bool:
+            new = ingest.accept("slack", f"command:{key}", raw, [])
+            metrics.WEBHOOKS.labels(source="slack", outcome="accepted" if new else "duplicate").inc()
+            return new
+
+        reply = command_requests.answer_inline(sv, req, key, first_time)
+        if reply is command_requests.ANSWERED_BEFORE:
+            ack()
+        elif reply is not None:
             ack(text=escape(reply.text), response_type="in_channel" if reply.public else "ephemeral")
-            return
-        ingest.accept("slack", f"command:{key}", json.dumps(command),
-                      [JobSpec(KIND, {"type": "command", "request": req.to_payload()})])  # fmt: skip
-        ack()
+        else:
+            new = ingest.accept("slack", f"command:{key}", raw,
+                                [JobSpec(KIND, {"type": "command", "request": req.to_payload()})])  # fmt: skip
+            metrics.WEBHOOKS.labels(source="slack", outcome="accepted" if new else "duplicate").inc()
+            ack()
 
     @bolt.action(CONFIRM_ACTION)
     @bolt.action(CANCEL_ACTION)
@@ -110,9 +126,9 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
     return bolt
 
 
-def signed_by_slack(secret: str, body: bytes, timestamp: str, signature: str, now: float | None = None) -> bool:
+def signed_by_slack(secret: str, body: bytes, timestamp: str, signature: str, now: float, tolerance: int) -> bool:
     """Slack's v0 scheme over the raw bytes (slack_sdk's verifier decodes them first and fails on non-UTF-8)."""
-    if not timestamp.isdigit() or abs((now or time.time()) - int(timestamp)) > TOLERANCE_SECONDS:
+    if not timestamp.isdigit() or abs(now - int(timestamp)) > tolerance:
         return False
     expected = "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)
@@ -122,19 +138,16 @@ def well_formed(body: bytes, content_type: str) -> bool:
     """An Events API envelope (a JSON object) or a form with a slash command or an interaction payload."""
     try:
         if content_type.startswith("application/json"):
-            return isinstance(json.loads(body), dict)
-        form = parse_qs(body.decode(), strict_parsing=False)
-    except ValueError:
+            return isinstance(wirejson.loads(body), dict)
+        form = parse_qs(body.decode("utf-8"), strict_parsing=False)
+        if "payload" in form:
+            return isinstance(wirejson.loads(form["payload"][0]), dict)
+    except ValueError:  # MalformedJSON and UnicodeDecodeError among them
         return False
-    if "payload" in form:
-        try:
-            return isinstance(json.loads(form["payload"][0]), dict)
-        except ValueError:
-            return False
     return "command" in form
 
 
-def router(bolt: App, signing_secret: str) -> APIRouter:
+def router(bolt: App, signing_secret: str, tolerance: int, now: Callable[[], float] = time.time) -> APIRouter:
     r = APIRouter()
 
     @r.post("/slack/events", tags=["webhooks"])
@@ -143,18 +156,14 @@ def router(bolt: App, signing_secret: str) -> APIRouter:
         # parse would otherwise be a 500 for anyone who can reach the URL.
         body = await request.body()
         if not signed_by_slack(signing_secret, body, request.headers.get("x-slack-request-timestamp", ""),
-                               request.headers.get("x-slack-signature", "")):  # fmt: skip
+                               request.headers.get("x-slack-signature", ""), now(), tolerance):  # fmt: skip
             metrics.WEBHOOKS.labels(source="slack", outcome="unauthorized").inc()
             return JSONResponse({"ok": False, "error": "invalid or stale X-Slack-Signature"}, status_code=401)
         if not well_formed(body, request.headers.get("content-type", "")):
             metrics.WEBHOOKS.labels(source="slack", outcome="malformed").inc()
             return JSONResponse({"ok": False, "error": "not a Slack event, command or interaction"}, status_code=400)
-        try:
-            # Bolt is synchronous (listeners store the event before the ack): off the event loop.
-            answer = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
-            return to_starlette_response(answer)
-        except (ValueError, KeyError, TypeError, AttributeError):
-            metrics.WEBHOOKS.labels(source="slack", outcome="malformed").inc()
-            return JSONResponse({"ok": False, "error": "not a Slack event, command or interaction"}, status_code=400)
+        # Bolt is synchronous (listeners store the event before the ack): off the event loop.
+        answer = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(answer)
 
     return r

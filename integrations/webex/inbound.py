@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from bot import metrics
+from bot import metrics, wirejson
 from bot.ingest import Ingest, JobSpec
 
 KIND = "webex.notification"
@@ -38,7 +37,7 @@ def router(ingest: Ingest, secret: str | None) -> APIRouter:
         if not given or not hmac.compare_digest(signature(secret, body), given.lower()):
             return _answer(401, "unauthorized", "X-Spark-Signature missing or wrong")
         try:
-            note = json.loads(body)
+            note = wirejson.loads(body)
             resource, event, data = note["resource"], note["event"], note["data"]
             key = f"{resource}:{event}:{data['id']}"
         except (ValueError, KeyError, TypeError):
