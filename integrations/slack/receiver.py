@@ -55,10 +55,15 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
     bolt = App(client=quiet, signing_secret=signing_secret, authorize=authorize, process_before_response=True,
                ignoring_self_events_enabled=False, request_verification_enabled=False)  # fmt: skip
 
-    def store(body: dict[str, Any], lane_channel: str) -> None:
-        job = JobSpec(KIND, {"type": "event", "body": body}, lane=f"room:slack:{lane_channel}")
-        new = ingest.accept("slack", str(body.get("event_id")), json.dumps(body), [job])
+    def keep(delivery_id: str, raw: str, jobs: list[JobSpec]) -> bool:
+        """Store a delivery and its jobs, and count it; ``False`` when it came before."""
+        new = ingest.accept("slack", delivery_id, raw, jobs)
         metrics.WEBHOOKS.labels(source="slack", outcome="accepted" if new else "duplicate").inc()
+        return new
+
+    def store(body: dict[str, Any], lane_channel: str) -> None:
+        keep(str(body.get("event_id")), json.dumps(body),
+             [JobSpec(KIND, {"type": "event", "body": body}, lane=f"room:slack:{lane_channel}")])  # fmt: skip
 
     @bolt.event("member_joined_channel")
     @bolt.event("member_left_channel")
@@ -81,8 +86,8 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
     def case_command(ack: Ack, command: dict[str, Any]) -> None:
         # Slack sends a slash command once (no retries, a fresh trigger_id each time): identical bodies are
         # one request posted again, and run once.
-        key = "slack:" + hashlib.sha256(json.dumps(command, sort_keys=True).encode()).hexdigest()[:40]
-        raw = json.dumps(command)
+        raw = json.dumps(command, sort_keys=True)
+        key = "slack:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
         req = CommandRequest(
             platform="slack",
             room_id=command.get("channel_id", ""),
@@ -91,21 +96,13 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
             at=sv.clock(),
             reply_token=command.get("response_url"),
         )
-
-        def first_time() -> bool:
-            new = ingest.accept("slack", f"command:{key}", raw, [])
-            metrics.WEBHOOKS.labels(source="slack", outcome="accepted" if new else "duplicate").inc()
-            return new
-
-        reply = command_requests.answer_inline(sv, req, key, first_time)
+        reply = command_requests.answer_inline(sv, req, key, lambda: keep(f"command:{key}", raw, []))
         if reply is command_requests.ANSWERED_BEFORE:
             ack()
         elif reply is not None:
             ack(text=escape(reply.text), response_type="in_channel" if reply.public else "ephemeral")
         else:
-            new = ingest.accept("slack", f"command:{key}", raw,
-                                [JobSpec(KIND, {"type": "command", "request": req.to_payload()})])  # fmt: skip
-            metrics.WEBHOOKS.labels(source="slack", outcome="accepted" if new else "duplicate").inc()
+            keep(f"command:{key}", raw, [JobSpec(KIND, {"type": "command", "request": req.to_payload()})])
             ack()
 
     @bolt.action(CONFIRM_ACTION)
