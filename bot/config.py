@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from integrations.salesforce import ids
+
 
 class ConfigError(Exception):
     """Settings are missing or wrong; the message names each variable and what is wrong with it."""
@@ -149,6 +151,10 @@ class Settings(BaseSettings):
     def _org_id(cls, v: str | None) -> str | None:
         if v is not None and (len(v) not in (15, 18) or not v.startswith("00D")):
             raise ValueError("must be a 15- or 18-character organization id starting with 00D")
+        if v is not None and ids.canonical(v) is None:
+            expected = ids.case_safe(v[:15])
+            raise ValueError(f"is not a valid organization id: its last three characters are not the case-safe "
+                             f"suffix of its first 15 (that would be {expected}); copy it again")  # fmt: skip
         return v
 
     @model_validator(mode="after")

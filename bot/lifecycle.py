@@ -52,20 +52,22 @@ class Lifecycle:
 
     # -- entry point -----------------------------------------------------------------------------
     def handle_case_event(self, event: CaseEvent) -> None:
-        snap = event.case
+        snap, occurred_at = event.case, event.occurred_at
         if event.reread and self.sv.crm:
-            # Outbound payloads are the record at send time and arrive out of order: ask the CRM.
+            # Outbound payloads are the record at send time, arrive out of order and are unsigned: only the CRM's
+            # answer counts, its state and its modification time (a payload claiming a far-future change would
+            # otherwise make every real change look older and be ignored).
             fresh = self.sv.crm.read_case(snap.crm_id)
             if fresh is None:
                 log.warning("case %s no longer exists in the CRM; event %s ignored", snap.crm_id, event.event_id)
                 return
-            snap = fresh
-        closing = event.type == "case.closed" or snap.is_closed
+            snap, occurred_at = fresh, fresh.modified_at or occurred_at
+        closing = snap.is_closed if event.reread else event.type == "case.closed" or snap.is_closed
         kind = event.type
 
         with self.sv.db.session() as s:
             platform = self.sv.platform_for(snap.platform)
-            up = cases.upsert_case(s, snap, event.occurred_at, platform)
+            up = cases.upsert_case(s, snap, occurred_at, platform)
             case = up.case
             assert case.id is not None
             room = cases.room_of(s, case.id)
@@ -85,7 +87,7 @@ class Lifecycle:
                 case.id,
                 timeline.Kind.CASE,
                 f"{kind} ({snap.status or 'no status'})",
-                at=event.occurred_at,
+                at=occurred_at,
                 data={"event_id": event.event_id, "type": kind},
                 source_key=f"case-event:{event.event_id}",
             )

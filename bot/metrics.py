@@ -35,3 +35,9 @@ RATE_LIMIT_WAITS = Counter(
     "caseroom_rate_limit_waits_total", "429s (or equivalent) met, by system", ["system"], registry=REGISTRY
 )
 CRM_API_USAGE = Gauge("caseroom_crm_api_usage", "CRM API usage reported by the CRM", ["kind"], registry=REGISTRY)
+DASHBOARD_SIGNINS = Counter(
+    "caseroom_dashboard_signins_total",
+    "Dashboard token sign-ins by outcome (ok, wrong, locked out)",
+    ["outcome"],
+    registry=REGISTRY,
+)

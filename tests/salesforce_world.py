@@ -25,7 +25,7 @@ from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.setup import sync
 from tests.support import settings, wait_until
 
-ORG_ID = "00D000000000001AAA"
+ORG_ID = "00D000000000001EAA"
 WEBHOOK_SECRET = "webex-test-secret"
 ENGINEERS = {"ada@support.example": ("Ada Lovelace", "Asia/Tokyo"),
              "kenji@support.example": ("Kenji Sato", "Europe/Amsterdam")}  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from bot.models import JobStatus
 from bot.runtime import Runtime
 from integrations.sandbox.server import ServerThread
 from tests.doubles import SharedState
+from tests.shift_support import FakeClock
 from tests.support import SECRET, case_event, encode, runtime, settings, signed_headers
 
 TOKEN = "dashboard-admin-token-123"
@@ -95,6 +97,37 @@ def test_forged_or_expired_sessions_are_refused(rt: Runtime) -> None:
         assert client.get("/admin", follow_redirects=False).status_code == 303, value
     client.cookies.set(COOKIE, good)
     assert client.get("/admin").status_code == 200
+
+
+def test_wrong_tokens_in_a_row_slow_that_client_down_and_are_logged(
+    rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock("2026-12-03T12:00:00Z")
+    rt.services.clock = clock
+    guesser = TestClient(rt.app, client=("203.0.113.9", 40000))
+    caplog.set_level(logging.WARNING, logger="bot.dashboard.brake")
+    answers = [login(guesser, f"guess-number-{i:02d}") for i in range(40)]
+    assert [a.status_code for a in answers[:6]] == [401] * 6
+    assert "Wait" not in answers[4].text and "Wait 1 s before the next try" in answers[5].text
+    assert {a.status_code for a in answers[6:]} == {429}
+    assert answers[6].headers["Retry-After"] == "1" and "try again in 1 s" in answers[6].text
+    assert login(guesser).status_code == 429  # even the right token waits: a guess in the wait learns nothing
+    assert login(TestClient(rt.app, client=("198.51.100.7", 40000))).status_code == 303  # others are not braked
+
+    clock.set("2026-12-03T12:00:01Z")
+    again = login(guesser, "guess-number-40")
+    assert again.status_code == 401 and "Wait 2 s" in again.text  # each failure after the free ones doubles
+    clock.set("2026-12-03T12:00:02Z")
+    assert login(guesser).status_code == 429
+    clock.set("2026-12-03T12:00:03Z")
+    assert login(guesser).status_code == 303
+    assert "Wait" not in login(guesser, "a-typo-after-success").text  # a right token clears the record
+
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("failed from 203.0.113.9" in line for line in lines) == 8
+    assert any("7 wrong tokens in a row; locked out for 2 s" in line for line in lines)
+    assert sum("refused while locked out" in line for line in lines) == 2  # once per lockout, not per request
+    assert all("guess-number" not in line for line in lines)  # the guesses themselves are never logged
 
 
 def test_a_proxy_header_signs_in_only_when_configured(db_url: str, state_file: Path) -> None:

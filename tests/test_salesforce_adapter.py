@@ -130,11 +130,41 @@ def test_a_foreign_org_is_refused_with_403_and_changes_nothing(tmp_path: Path) -
     with salesforce_world(tmp_path) as w:
         w.sf.set_outbound_url(None)
         case_id = w.open_case()
-        body = soap([("04l00000000000AAA2", {"Id": case_id, "CaseNumber": "00001001"})], org="00D000000000002AAA")
+        body = soap([("04l00000000000AAA2", {"Id": case_id, "CaseNumber": "00001001"})], org="00D000000000002EAA")
         r = w.post_soap(body)
         assert r.status_code == 403 and "OrganizationId" in r.text
         w.settle()
         assert w.rooms() == [] and w.rt.queue.counts().get("done", 0) == 0
+
+
+def test_a_forged_message_from_our_org_id_changes_nothing_the_org_does_not_say(tmp_path: Path) -> None:
+    """Outbound Messages are unsigned: one that claims a far-future change and a closure is only a cue to re-read."""
+    with salesforce_world(tmp_path) as w:
+        case_id, room_id = opened(w)
+        forged = {"Id": case_id, "CaseNumber": "00001001", "IsClosed": "true", "Status": "Closed",
+                  "LastModifiedDate": "2099-01-01T00:00:00.000Z", "OwnerId": w.users["kenji@support.example"]}
+        assert w.post_soap(soap([("04l00000000000AAF1", forged)])).status_code == 200
+        w.settle()
+        assert CUSTOMER[0] in w.members(room_id) and "kenji@support.example" not in w.members(room_id)
+        w.sf.update_case(case_id, OwnerId=w.users["kenji@support.example"])  # the real change still applies
+        w.settle(lambda: "kenji@support.example" in w.members(room_id))
+
+
+@pytest.mark.parametrize("org", ["00D000000000001EAB", "00D000000000001eaa", "00d000000000001EAA"])
+def test_an_org_id_that_agrees_only_in_its_first_15_characters_is_refused(tmp_path: Path, org: str) -> None:
+    with salesforce_world(tmp_path) as w:
+        w.sf.set_outbound_url(None)
+        case_id = w.open_case()
+        r = w.post_soap(soap([("04l00000000000AAA3", {"Id": case_id, "CaseNumber": "00001001"})], org=org))
+        assert r.status_code == 403 and "OrganizationId" in r.text
+        assert w.rooms() == [] and w.rt.queue.counts() == {}
+
+
+def test_the_15_character_org_id_an_admin_copied_stands_for_its_18_character_form(tmp_path: Path) -> None:
+    with salesforce_world(tmp_path, SALESFORCE_ORG_ID=ORG_ID[:15]) as w:
+        opened(w)  # the emulator's Outbound Message names the org by its 18 characters
+    with pytest.raises(ValueError, match=f"that would be {ORG_ID}"):
+        Settings(SALESFORCE_ORG_ID=ORG_ID[:15] + "AAA", CASEROOM_DATABASE_URL="sqlite://")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -211,6 +241,23 @@ def test_files_over_the_json_limit_go_multipart(emulator: SalesforceEmulator, mo
     assert files["small.txt"]["size"] == 10 and files["core.bin"]["size"] == 10240
     assert {small, big} == {files["small.txt"]["content_version_id"], files["core.bin"]["content_version_id"]}
     assert emulator.org.blobs[big] == bytes(range(256)) * 40
+
+
+@pytest.mark.parametrize("inline", [10_000, 1], ids=["json", "multipart"])
+def test_a_hostile_file_name_is_filed_under_a_safe_one_and_kept_visible_in_the_description(
+        emulator: SalesforceEmulator, monkeypatch: pytest.MonkeyPatch, inline: int) -> None:  # fmt: skip
+    crm = port(emulator, monkeypatch, inline=inline)
+    case_id = emulator.open_case("Odd upload", "", *CUSTOMER)["Id"]
+    hostile = "../../etc/passwd <@all> <!channel>\u202etxt.exe\x1b[0m\n ..."
+    crm.attach_file(case_id, hostile, b"x", "text/plain")
+    crm.attach_file(case_id, "trace.pcap", b"y", "application/vnd.tcpdump.pcap")
+    files = {f["path"]: f for f in emulator.case_detail(case_id)["files"]}
+    assert set(files) == {"passwd _@all_ _!channel_txt.exe[0m", "trace.pcap"}, files
+    filed = files["passwd _@all_ _!channel_txt.exe[0m"]
+    assert filed["title"] == "passwd _@all_ _!channel_txt"
+    assert filed["description"] == ("Shared in the case room (text/plain); original name: "
+                                    "../../etc/passwd <@all> <!channel>\\u202etxt.exe\\x1b[0m\\n ...")  # fmt: skip
+    assert files["trace.pcap"]["description"] == "Shared in the case room (application/vnd.tcpdump.pcap)"
 
 
 def test_an_expired_session_is_renewed_by_logging_in_again(emulator: SalesforceEmulator,

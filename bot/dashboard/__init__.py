@@ -26,7 +26,7 @@ def router(sv: Services) -> APIRouter:
 def admin_gate(sv: Services) -> Callable[[Request], Response | None]:
     """The dashboard's sign-in for a route outside ``/admin``: call it with the request; ``None`` means go on,
     anything else is the response to send instead (dashboard off, or a redirect to sign in)."""
-    auth_ = DashboardAuth(sv.settings)
+    auth_ = DashboardAuth(sv.settings, clock=lambda: sv.clock().timestamp())
 
     def check(request: Request) -> Response | None:
         found = auth_.gate(request)

@@ -5,6 +5,7 @@
   so admin-only routes outside /admin (the transcript) can check it with :func:`bot.dashboard.admin_gate`.
 * ``CASEROOM_ADMIN_HEADER`` names a header an authenticating proxy sets (e.g. X-Forwarded-User). It is trusted
   only when configured, because anyone can send that header straight to the service otherwise.
+* Wrong tokens in a row slow the client down (``brake.py``): 429 with ``Retry-After`` until its wait is over.
 * Every POST carries a CSRF token: for a session, a MAC of its nonce; behind the proxy (where the browser
   sends credentials on its own), a random double-submit cookie, which needs no secret shared by replicas.
 """
@@ -24,6 +25,7 @@ from fastapi.responses import RedirectResponse
 
 from bot.config import Settings
 from bot.dashboard import render
+from bot.dashboard.brake import SignInBrake
 from bot.dashboard.render import Html
 
 COOKIE = "caseroom_admin"
@@ -53,6 +55,7 @@ class DashboardAuth:
         self.public_https = settings.public_url.startswith("https://")
         self.public_origin = _origin(settings.public_url)
         self.clock = clock
+        self.brake = SignInBrake(clock)
 
     @property
     def configured(self) -> bool:
@@ -174,8 +177,19 @@ def router(auth: DashboardAuth) -> APIRouter:
     def login(request: Request, token: str = Form(""), next: str = Form("/admin")) -> Response:
         if not auth.same_origin(request):
             return render.page("Refused", render.tag("p", "Sign-in from another site was refused."), status=403)
+        client = request.client.host if request.client else "unknown"
+        wait = auth.brake.wait_left(client)
+        if wait:
+            # Checked before the token, so a guess during the wait learns nothing, not even a right one.
+            refused = login_page(next, status=429, error=f"Too many wrong tokens from your address: try again in "
+                                 f"{wait} s.")  # fmt: skip
+            refused.headers["Retry-After"] = str(wait)
+            return refused
         if not auth.token or not auth.check_token(token):
-            return login_page(next, status=401, error="That token is not right.")
+            earned = auth.brake.failed(client)
+            later = f" Wait {earned} s before the next try." if earned else ""
+            return login_page(next, status=401, error=f"That token is not right.{later}")
+        auth.brake.succeeded(client)
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(COOKIE, auth.new_session(), max_age=SESSION_SECONDS, path="/", httponly=True,
                             samesite="strict", secure=auth.secure(request))  # fmt: skip

@@ -36,7 +36,8 @@ class Dash:
 
     @classmethod
     def build(cls, sv: Services) -> Dash:
-        return cls(sv, DashboardAuth(sv.settings), render.Redactor(secret_values(sv.settings)))
+        auth = DashboardAuth(sv.settings, clock=lambda: sv.clock().timestamp())
+        return cls(sv, auth, render.Redactor(secret_values(sv.settings)))
 
     def gate(self, request: Request) -> Admin | Response:
         return self.auth.gate(request)

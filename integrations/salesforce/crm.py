@@ -13,6 +13,7 @@ from typing import Any, cast
 from simple_salesforce import Salesforce, SFType, format_soql
 
 from integrations.crm import CaseSnapshot, Person, TransientCRMError
+from integrations.filenames import safe_file_name, visible
 from integrations.salesforce.client import Connection, NotFound
 
 COMMENT_BYTES = 4000  # CaseComment.CommentBody
@@ -169,15 +170,20 @@ class SalesforceCRM:
             {"ParentId": crm_id, "Body": body, "Type": "TextPost"}))  # fmt: skip
 
     def attach_file(self, crm_id: str, name: str, content: bytes, mime: str) -> str:
-        """A ContentVersion published to the case (so the case's Files list and search find it)."""
-        fields = {"Title": name.rsplit(".", 1)[0] or name, "PathOnClient": name, "FirstPublishLocationId": crm_id,
-                  "Description": f"Shared in the case room ({mime})"}  # fmt: skip
+        """A ContentVersion published to the case (so the case's Files list and search find it), under a safe name;
+        a name that had to change is kept, made visible, in the description."""
+        safe = safe_file_name(name)
+        described = f"Shared in the case room ({mime})"
+        if safe != name:
+            described += f"; original name: {visible(name)}"
+        fields = {"Title": safe.rsplit(".", 1)[0] or safe, "PathOnClient": safe, "FirstPublishLocationId": crm_id,
+                  "Description": described}  # fmt: skip
         if len(content) <= self.inline_file_bytes:
             fields["VersionData"] = base64.b64encode(content).decode()
             result = self.conn.call("create ContentVersion", lambda sf: sobject(sf, "ContentVersion").create(fields))
         else:
             result = self.conn.call("create ContentVersion (multipart)",
-                                    lambda sf: self._multipart(sf, fields, name, content, mime))  # fmt: skip
+                                    lambda sf: self._multipart(sf, fields, safe, content, mime))  # fmt: skip
         if not isinstance(result, dict) or not result.get("id"):
             raise TransientCRMError(f"Salesforce create ContentVersion: unexpected answer {result!r}"[:300])
         return str(result["id"])

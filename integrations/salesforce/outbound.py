@@ -4,7 +4,9 @@ Salesforce retries a batch until it gets HTTP 200 with ``<Ack>true</Ack>``, deli
 the record as it was when it changed. So each ``Notification`` is stored under its own id (a redelivery
 changes nothing) and becomes a case event marked ``reread``: the job reads the case again before acting.
 Parsing refuses DTDs and entities outright (XXE, billion laughs) with 400; a foreign ``OrganizationId`` is
-403 before anything is stored.
+403 before anything is stored. Salesforce sends the 18-character org id; all 18 characters must match (an admin's
+15-character ``SALESFORCE_ORG_ID`` stands for its 18-character form). An Outbound Message carries no signature,
+so the org id is a check, not an authentication: the Salesforce manifest's README says how to restrict the route.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.ingest import Ingest, JobSpec
 from handlers import case_events
 from integrations.crm import CaseSnapshot
 from integrations.salesforce.crm import parse_sf_datetime
+from integrations.salesforce.ids import same_record
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
@@ -87,11 +90,6 @@ def parse(body: bytes) -> tuple[str, list[tuple[str, dict[str, str]]]]:
     return org, found
 
 
-def same_org(given: str, configured: str) -> bool:
-    # Salesforce sends the 18-character id; admins often copy the 15-character one. Ids are case-sensitive.
-    return len(given) in (15, 18) and given[:15] == configured[:15]
-
-
 def to_event(note_id: str, fields: dict[str, str], now: datetime) -> CaseEvent:
     closed = fields.get("IsClosed", "").lower() == "true"
     modified = parse_sf_datetime(fields.get("LastModifiedDate")) or now
@@ -113,7 +111,7 @@ def router(ingest: Ingest, org_id: str) -> APIRouter:
         body = await request.body()
         try:
             org, notes = parse(body)
-            if not same_org(org, org_id):
+            if not same_record(org, org_id):
                 raise Refused(403, "OrganizationId does not match SALESFORCE_ORG_ID")
         except Refused as exc:
             outcome = "forbidden" if exc.status == 403 else "malformed"

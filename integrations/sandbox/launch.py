@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from integrations.sandbox.server import ServerThread
 
-ORG_ID = "00D000000000001AAA"
+ORG_ID = "00D000000000001EAA"
 PEOPLE = [
     ("ada@support.example", "Ada Lovelace", "Europe/Amsterdam"),
     ("kenji@support.example", "Kenji Sato", "Asia/Tokyo"),

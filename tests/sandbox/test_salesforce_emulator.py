@@ -26,7 +26,7 @@ from integrations.sandbox.salesforce import SalesforceEmulator
 from integrations.sandbox.salesforce.outbound import acknowledged
 from integrations.sandbox.server import ServerThread
 
-ORG = "00D000000000001AAA"
+ORG = "00D000000000001EAA"
 SF_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")
 ACK = ('<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
        '<notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack>'

@@ -66,7 +66,7 @@ class OrgKnobs:
 class SalesforceEmulator:
     def __init__(
         self,
-        org_id: str = "00D000000000001AAA",
+        org_id: str = "00D000000000001EAA",
         seed: int | None = None,
         api_version: str = "59.0",
         outbound_url: str | None = None,
@@ -187,6 +187,7 @@ class SalesforceEmulator:
             version = self.org.get("ContentVersion", document["LatestPublishedVersionId"])
             files.append({"content_document_id": document["Id"], "content_version_id": version["Id"],
                           "title": version["Title"], "path": version["PathOnClient"], "size": version["ContentSize"],
+                          "description": version.get("Description"),
                           "link_id": link["Id"]})  # fmt: skip
         return case | {"comments": comments, "feed_items": feed, "files": files}
 
