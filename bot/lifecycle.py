@@ -62,7 +62,7 @@ class Lifecycle:
                 log.warning("case %s no longer exists in the CRM; event %s ignored", snap.crm_id, event.event_id)
                 return
             snap, occurred_at = fresh, fresh.modified_at or occurred_at
-        closing = snap.is_closed if event.reread else event.type == "case.closed" or snap.is_closed
+        closing = snap.is_closed if event.reread else (event.type == "case.closed" or snap.is_closed)
         kind = event.type
 
         with self.sv.db.session() as s:

@@ -28,7 +28,7 @@ def safe_file_name(name: str, fallback: str = "file") -> str:
     :data:`MAX_CHARS` long; ``fallback`` if nothing usable is left."""
     text = unicodedata.normalize("NFC", name)
     text = re.split(r"[/\\]", text)[-1]
-    text = "".join(" " if ch in "\t\r\n" else ch for ch in text if ch in "\t\r\n" or not _invisible(ch))
+    text = "".join(ch for ch in _SPACE.sub(" ", text) if not _invisible(ch))  # line breaks and tabs become spaces
     text = _SPACE.sub(" ", _SPECIAL.sub("_", text)).strip(" .")
     if not text:
         return fallback

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from fastapi import APIRouter, Request, Response
 
 from bot.dashboard import auth, ops, pages, sandbox
-from bot.dashboard.auth import DashboardAuth
-from bot.dashboard.context import Dash
+from bot.dashboard.context import Dash, auth_for
 from bot.services import Services
 
 
@@ -26,7 +25,7 @@ def router(sv: Services) -> APIRouter:
 def admin_gate(sv: Services) -> Callable[[Request], Response | None]:
     """The dashboard's sign-in for a route outside ``/admin``: call it with the request; ``None`` means go on,
     anything else is the response to send instead (dashboard off, or a redirect to sign in)."""
-    auth_ = DashboardAuth(sv.settings, clock=lambda: sv.clock().timestamp())
+    auth_ = auth_for(sv)
 
     def check(request: Request) -> Response | None:
         found = auth_.gate(request)

@@ -36,8 +36,7 @@ class Dash:
 
     @classmethod
     def build(cls, sv: Services) -> Dash:
-        auth = DashboardAuth(sv.settings, clock=lambda: sv.clock().timestamp())
-        return cls(sv, auth, render.Redactor(secret_values(sv.settings)))
+        return cls(sv, auth_for(sv), render.Redactor(secret_values(sv.settings)))
 
     def gate(self, request: Request) -> Admin | Response:
         return self.auth.gate(request)
@@ -58,6 +57,11 @@ class Dash:
         response = render.page(title, body, viewer=viewer, status=status, flash=flash,
                                flash_error=code in FLASH_ERRORS, redact=self.redact)  # fmt: skip
         return self.auth.finish(request, admin, response)
+
+
+def auth_for(sv: Services) -> DashboardAuth:
+    """The sign-in on the service's clock, so session age and the sign-in brake follow an injected clock."""
+    return DashboardAuth(sv.settings, clock=lambda: sv.clock().timestamp())
 
 
 def secret_values(settings: Settings) -> list[str]:
