@@ -10,15 +10,14 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import cases, copy, timeline, transcript
+from bot import cases, copy, filing, timeline, transcript
+from bot.jobs import WaitingFor
 from bot.membership import participant
-from bot.models import Case, CaseFile, Room, RoomState
+from bot.models import Case, Room, RoomState
 from bot.services import Services
-from bot.sqlutil import insert_ignore
-from integrations.messaging import FileRef, HistoryMessage, PermanentPlatformError
+from integrations.messaging import HistoryMessage
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
     closer.step("announce", closer.announce)
     closer.step("exported", closer.export_history)
     if sv.crm:
-        closer.file_files()
+        closer.wait_for_files()
         closer.step("transcript_filed", closer.file_transcript)
     closer.step("members_removed", closer.remove_members)
     closer.step("archived", closer.archive)
@@ -97,28 +96,19 @@ class _Closer:
                     s.commit()
             s.commit()
 
-    def file_files(self) -> None:
-        assert self.sv.crm is not None
+    def wait_for_files(self) -> None:
+        """The uploads' own jobs file them (one owner per file); the transcript waits until they have run."""
         with self.sv.db.session() as s:
-            q = select(CaseFile).where(CaseFile.case_id == self.case_id, CaseFile.crm_ref.is_(None))  # type: ignore[arg-type,union-attr]
-            pending = list(s.execute(q).scalars().all())
-        for f in pending:
-            try:
-                got = self.messenger.download_file(FileRef(f.platform_file_id, f.name, f.size, f.mime))
-            except PermanentPlatformError as exc:
-                # Quarantined, too big, on a foreign host: the upload's own job told the room; closure goes on.
-                log.warning("case %s: %s is not filed: %s", self.case.number, f.name, exc)
-                continue
-            ref = self.sv.crm.attach_file(self.case.crm_id, got.name, got.content, got.mime)
-            with self.sv.db.session() as s:
-                row = s.get(CaseFile, f.id)
-                assert row is not None
-                row.crm_ref = ref
-                s.add(row)
-                s.commit()
+            waiting, next_due = filing.files_in_flight(s, self.sv, self.case_id, self.case.crm_id, self.room.platform)
+            s.commit()
+        if waiting:
+            due_in = (next_due - self.sv.clock()).total_seconds() if next_due else 0.0
+            retry_after = min(max(due_in, 1.0), 60.0)
+            raise WaitingFor(f"{waiting} upload(s) still to be filed on the case", retry_after=retry_after)
 
     def file_transcript(self) -> None:
         assert self.sv.crm is not None
+        crm, crm_id = self.sv.crm, self.case.crm_id
         visibility = self.messenger.visibility()
         # Rendered inside the session (entries stream from it), filed after it closes: no session is held
         # across a CRM call. The CRM port takes bytes, so here the whole document is in memory once.
@@ -126,9 +116,11 @@ class _Closer:
             doc = transcript.build(s, self.case_id, visibility=visibility)
             page, data, comment = transcript.to_html(doc), transcript.to_json(doc), transcript.summary_comment(doc)
         name = f"case-{self.case.number}-transcript"
-        self.sv.crm.attach_file(self.case.crm_id, f"{name}.html", page.encode(), "text/html")
-        self.sv.crm.attach_file(self.case.crm_id, f"{name}.json", data.encode(), "application/json")
-        self.sv.crm.add_comment(self.case.crm_id, comment)
+        filing.once(self.sv, self.case_id, "transcript.html",
+                    lambda: crm.attach_file(crm_id, f"{name}.html", page.encode(), "text/html"))  # fmt: skip
+        filing.once(self.sv, self.case_id, "transcript.json",
+                    lambda: crm.attach_file(crm_id, f"{name}.json", data.encode(), "application/json"))  # fmt: skip
+        filing.comment(self.sv, self.case_id, crm_id, "transcript.summary", comment)
 
     def remove_members(self) -> None:
         for m in self.messenger.list_members(self.room_id):
@@ -176,16 +168,4 @@ def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> Non
         source_key=f"msg:{msg.message_id}",
     )
     for f in msg.files:
-        insert_ignore(
-            s,
-            CaseFile,
-            {
-                "case_id": case_id,
-                "platform_file_id": f.file_id,
-                "name": f.name,
-                "size": f.size,
-                "mime": f.mime,
-                "uploaded_by": msg.author_email,
-                "uploaded_at": msg.created,
-            },
-        )
+        filing.add_file(s, case_id, f, by=msg.author_email, at=msg.created)

@@ -34,6 +34,16 @@ class PermanentJobError(Exception):
     """Retrying cannot help: the job goes straight to the dead letter."""
 
 
+class WaitingFor(Exception):
+    """Not yet: the job waits for other work (closure for the uploads' jobs); rescheduled, no attempt counted."""
+
+    deferred = True
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def is_permanent(exc: BaseException) -> bool:
     # Adapters mark refusals with their own Permanent* classes (and subclasses of them); the core
     # recognises them by name so it needs no import of any adapter.

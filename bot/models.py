@@ -144,6 +144,18 @@ class CaseFile(SQLModel, table=True):
     crm_ref: str | None = None  # id of the copy filed on the CRM case
 
 
+class CrmWrite(SQLModel, table=True):
+    """One thing filed on the CRM case (a transcript, a comment or one part of it), by its key: done once."""
+
+    __tablename__ = "crm_writes"
+    __table_args__ = (UniqueConstraint("case_id", "key", name="uq_crm_write"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    key: str = Field(max_length=255)
+    ref: str = ""  # the CRM's id of what was created, when it gives one
+    done_at: datetime = _ts(nullable=False, default=utcnow)
+
+
 class Delivery(SQLModel, table=True):
     """Every inbound webhook, stored before it is acknowledged. The unique key drops duplicates."""
 

@@ -7,7 +7,7 @@ from functools import partial
 from bot import maintenance
 from bot.services import Services
 from bot.worker import JobKind
-from handlers import case_events, command_requests, room_events, shift_handoffs
+from handlers import case_events, command_requests, room_events, shift_handoffs, uploads
 
 
 def job_kinds(sv: Services) -> dict[str, JobKind]:
@@ -15,7 +15,7 @@ def job_kinds(sv: Services) -> dict[str, JobKind]:
         case_events.KIND: JobKind(partial(case_events.run, sv), partial(case_events.on_dead, sv)),
         case_events.ROTATE_KIND: JobKind(partial(case_events.rotate, sv)),
         room_events.KIND: JobKind(partial(room_events.run, sv)),
-        room_events.FILE_KIND: JobKind(partial(room_events.file_to_crm, sv), partial(room_events.file_not_filed, sv)),
+        uploads.KIND: JobKind(partial(uploads.file_to_crm, sv), partial(uploads.file_not_filed, sv)),
         command_requests.KIND: JobKind(partial(command_requests.run, sv)),
         maintenance.PURGE_KIND: JobKind(lambda _job: maintenance.purge(sv)),
         shift_handoffs.CLOCK_KIND: JobKind(partial(shift_handoffs.clock, sv)),

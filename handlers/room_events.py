@@ -4,24 +4,21 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import cases, copy, timeline
+from bot import cases, copy, filing, timeline
 from bot.events import RoomEvent
-from bot.jobs import PermanentJobError
 from bot.membership import participant
-from bot.models import Case, CaseFile, Job, Participant, Role, TimelineEvent
+from bot.models import Job, Participant, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_ignore
-from integrations.messaging import FileRef, PermanentPlatformError, TransientPlatformError
+from integrations.messaging import PermanentPlatformError, TransientPlatformError
 
 log = logging.getLogger(__name__)
 
 KIND = "room.event"
-FILE_KIND = "file.to_crm"
 # A room event may arrive before the job that created the room has stored its id; wait that long for it.
 UNKNOWN_ROOM_GRACE = timedelta(minutes=2)
 
@@ -68,12 +65,16 @@ def run(sv: Services, job: Job) -> None:
             source_key=key,
         )
         _track_people(s, case.id, ev)
-        new_files = [f for f in ev.files if _add_file(s, case.id, f, ev)]
+        for f in ev.files:
+            added = filing.add_file(s, case.id, f, by=ev.actor.email or ev.actor.name, at=ev.at)
+            if added is not None and sv.crm:
+                # In this transaction: the file's row and its filing job exist together or not at all.
+                filing.enqueue_file(s, sv, case.id, case.crm_id, ev.platform, added)
         s.commit()
         entry = s.execute(
             select(TimelineEvent).where(TimelineEvent.case_id == case.id, TimelineEvent.source_key == key)  # type: ignore[arg-type]
         ).scalar_one()
-        room_id, crm_id, case_id = room.room_id, case.crm_id, case.id
+        room_id = room.room_id
         # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
         open_room = not cases.winding_down(room)
 
@@ -85,19 +86,6 @@ def run(sv: Services, job: Job) -> None:
             row.data = {**row.data, "announced": True}
             s.add(row)
             s.commit()
-    if sv.crm:
-        for f in new_files:
-            sv.queue.submit(
-                FILE_KIND,
-                {
-                    "case_id": case_id,
-                    "crm_id": crm_id,
-                    "platform": ev.platform,
-                    "file": {"file_id": f.file_id, "name": f.name, "size": f.size, "mime": f.mime},
-                },
-                key=f"file:{case_id}:{f.file_id}",
-                lane=f"file:{case_id}:{f.file_id}",
-            )
 
 
 def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
@@ -111,43 +99,6 @@ def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
             return False
         raise
     return True
-
-
-def file_to_crm(sv: Services, job: Job) -> None:
-    """Download an uploaded file and attach it to the CRM case (423 while scanning retries; 410 is final)."""
-    p = job.payload
-    if sv.crm is None:
-        raise PermanentJobError("no CRM is configured to file the upload on")
-    with sv.db.session() as s:
-        if _case_file(s, p).crm_ref:
-            return
-    got = sv.messenger(p["platform"]).download_file(FileRef(**p["file"]))
-    ref = sv.crm.attach_file(p["crm_id"], got.name, got.content, got.mime)
-    with sv.db.session() as s:
-        row = _case_file(s, p)
-        row.crm_ref = ref
-        s.add(row)
-        s.commit()
-
-
-def file_not_filed(sv: Services, job: Job, error: str) -> None:
-    """A file that can never be filed (quarantined, too big, gone): say so in the room and on the timeline."""
-    p = job.payload
-    name = p["file"]["name"] or "a file"
-    text = copy.file_not_filed(name, error)
-    with sv.db.session() as s:
-        case = s.get(Case, p["case_id"])
-        room = cases.room_of(s, p["case_id"]) if case else None
-        timeline.record(s, p["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"file": p["file"]},
-                        source_key=f"file-failed:{p['file']['file_id']}")  # fmt: skip
-        s.commit()
-    if room and room.room_id and not cases.winding_down(room):
-        sv.messenger(p["platform"]).post(room.room_id, text)
-
-
-def _case_file(s: Session, p: dict[str, Any]) -> CaseFile:
-    q = select(CaseFile).where(CaseFile.case_id == p["case_id"], CaseFile.platform_file_id == p["file"]["file_id"])
-    return s.execute(q).scalar_one()
 
 
 def _message_key(ev: RoomEvent) -> str:
@@ -202,22 +153,3 @@ def _track_people(s: Session, case_id: int, ev: RoomEvent) -> None:
     p.name = p.name or ev.actor.name
     p.updated_at = ev.at
     s.add(p)
-
-
-def _add_file(s: Session, case_id: int, f: FileRef, ev: RoomEvent) -> bool:
-    return (
-        insert_ignore(
-            s,
-            CaseFile,
-            {
-                "case_id": case_id,
-                "platform_file_id": f.file_id,
-                "name": f.name,
-                "size": f.size,
-                "mime": f.mime,
-                "uploaded_by": ev.actor.email or ev.actor.name,
-                "uploaded_at": ev.at,
-            },
-        )
-        is not None
-    )

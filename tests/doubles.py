@@ -196,6 +196,7 @@ class FakeMessenger:
 
 class FakeCRM:
     name = "fakecrm"
+    comment_bytes = 4000
 
     def __init__(self, state: SharedState) -> None:
         self.state = state

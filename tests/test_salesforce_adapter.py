@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from bot.config import Settings
-from integrations.crm import TransientCRMError
+from integrations.crm import TransientCRMError, split_bytes
 from integrations.salesforce import digest, reconcile
 from integrations.salesforce.client import Connection
-from integrations.salesforce.crm import SalesforceCRM, split_bytes
+from integrations.salesforce.crm import SalesforceCRM
 from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.salesforce_world import CUSTOMER, ORG_ID, SalesforceWorld, salesforce_world
 
@@ -229,7 +229,7 @@ def test_long_notes_are_split_at_4000_bytes_in_order(emulator: SalesforceEmulato
     bodies = [c["CommentBody"] for c in emulator.case_detail(case_id)["comments"]]
     assert len(bodies) == 4 and all(len(b.encode()) <= 4000 for b in bodies)
     assert bodies[0].startswith("(1/4) ") and bodies[3].startswith("(4/4) ")
-    assert "".join(split_bytes(text)).replace(" ", "") == text.replace(" ", "")
+    assert "".join(split_bytes(text, 4000)).replace(" ", "") == text.replace(" ", "")
 
 
 def test_files_over_the_json_limit_go_multipart(emulator: SalesforceEmulator, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from simple_salesforce import Salesforce, SFType, format_soql
 
-from integrations.crm import CaseSnapshot, Person, TransientCRMError
+from integrations.crm import CaseSnapshot, Person, TransientCRMError, comment_parts
 from integrations.filenames import safe_file_name, visible
 from integrations.salesforce.client import Connection, NotFound
 
@@ -31,22 +31,6 @@ def sobject(sf: Salesforce, name: str) -> SFType:
     return cast(SFType, getattr(sf, name))
 
 
-def split_bytes(text: str, limit: int = COMMENT_BYTES) -> list[str]:
-    """Split into pieces of at most ``limit`` UTF-8 bytes, on line or word breaks where possible."""
-    pieces: list[str] = []
-    rest = text
-    while len(rest.encode()) > limit:
-        cut = len(rest.encode()[:limit].decode(errors="ignore"))  # never split a character
-        space = max(rest.rfind("\n", 0, cut), rest.rfind(" ", 0, cut))
-        if space > cut // 2:
-            cut = space + 1
-        pieces.append(rest[:cut].rstrip())
-        rest = rest[cut:]
-    if rest.strip() or not pieces:
-        pieces.append(rest)
-    return pieces
-
-
 def parse_sf_datetime(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -61,6 +45,8 @@ def _create(name: str, fields: dict[str, Any], sf: Salesforce) -> Any:
 
 
 class SalesforceCRM:
+    comment_bytes = COMMENT_BYTES
+
     name = "salesforce"
 
     def __init__(self, conn: Connection, *, room_url_field: str = "Room_URL__c",
@@ -153,11 +139,8 @@ class SalesforceCRM:
             crm_id, {self.room_url_field: url}, headers={"Sforce-Auto-Assign": "FALSE"}))  # fmt: skip
 
     def add_comment(self, crm_id: str, text: str) -> None:
-        pieces = split_bytes(text)
-        for i, piece in enumerate(pieces, 1):
-            body = piece if len(pieces) == 1 else f"({i}/{len(pieces)}) {piece}"
-            if len(body.encode()) > COMMENT_BYTES:
-                body = piece  # the counter would push it over: the order is still that of creation
+        # The core hands over parts that fit; a longer text from elsewhere is still split, never truncated.
+        for body in comment_parts(text, self.comment_bytes):
             fields = {"ParentId": crm_id, "CommentBody": body, "IsPublished": False}
             self.conn.call("create CaseComment", partial(_create, "CaseComment", fields))
 

@@ -1,0 +1,54 @@
+"""An uploaded file onto the CRM case: its one owner (see ``bot.filing``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot import cases, copy, timeline
+from bot.filing import FILE_KIND
+from bot.jobs import PermanentJobError
+from bot.models import Case, CaseFile, Job
+from bot.services import Services
+from integrations.messaging import FileRef
+
+KIND = FILE_KIND
+
+
+def file_to_crm(sv: Services, job: Job) -> None:
+    """Download an uploaded file and attach it to the CRM case (423 while scanning retries; 410 is final)."""
+    p = job.payload
+    if sv.crm is None:
+        raise PermanentJobError("no CRM is configured to file the upload on")
+    with sv.db.session() as s:
+        if _case_file(s, p).crm_ref:
+            return
+    got = sv.messenger(p["platform"]).download_file(FileRef(**p["file"]))
+    ref = sv.crm.attach_file(p["crm_id"], got.name, got.content, got.mime)
+    with sv.db.session() as s:
+        row = _case_file(s, p)
+        row.crm_ref = ref
+        s.add(row)
+        s.commit()
+
+
+def file_not_filed(sv: Services, job: Job, error: str) -> None:
+    """A file that can never be filed (quarantined, too big, gone): say so in the room and on the timeline."""
+    p = job.payload
+    name = p["file"]["name"] or "a file"
+    text = copy.file_not_filed(name, error)
+    with sv.db.session() as s:
+        case = s.get(Case, p["case_id"])
+        room = cases.room_of(s, p["case_id"]) if case else None
+        timeline.record(s, p["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"file": p["file"]},
+                        source_key=f"file-failed:{p['file']['file_id']}")  # fmt: skip
+        s.commit()
+    if room and room.room_id and not cases.winding_down(room):
+        sv.messenger(p["platform"]).post(room.room_id, text)
+
+
+def _case_file(s: Session, p: dict[str, Any]) -> CaseFile:
+    q = select(CaseFile).where(CaseFile.case_id == p["case_id"], CaseFile.platform_file_id == p["file"]["file_id"])
+    return s.execute(q).scalar_one()
