@@ -61,6 +61,7 @@ class Invocation:
     name: str
     args: list[str] = field(default_factory=list)
     raw_args: str = ""
+    key: str = ""  # this request's own key (the same when its job is retried): what a command does once hangs on it
 
 
 Handler = Callable[[Invocation], Reply]

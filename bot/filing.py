@@ -44,12 +44,14 @@ def once(sv: Services, case_id: int, key: str, write: Callable[[], str | None]) 
     return ref
 
 
-def comment(sv: Services, case_id: int, crm_id: str, key: str, text: str) -> None:
-    """An internal comment on the case, once; a long one as numbered parts, each its own step."""
+def comment(sv: Services, case_id: int, crm_id: str, key: str, text: str) -> int:
+    """An internal comment on the case, once; a long one as numbered parts, each its own step. How many parts."""
     crm = sv.crm
     assert crm is not None
-    for n, part in enumerate(comment_parts(text, crm.comment_bytes), 1):
+    parts = comment_parts(text, crm.comment_bytes)
+    for n, part in enumerate(parts, 1):
         once(sv, case_id, f"{key}#{n}", lambda part=part: crm.add_comment(crm_id, part))  # type: ignore[misc]
+    return len(parts)
 
 
 def add_file(s: Session, case_id: int, f: FileRef, *, by: str | None, at: datetime) -> CaseFile | None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from functools import partial
 from typing import Any
 
-from bot import cases, copy, search, timeline
+from bot import cases, copy, filing, search, timeline
 from bot.closure import ensure_closed
 from bot.events import CaseEvent
 from bot.membership import ensure_member
@@ -199,7 +199,7 @@ class Lifecycle:
                 messenger.post(room.room_id, search.for_room(hits, sv.stable_url))
                 if sv.crm:
                     details = search.describe(hits, "CaseRoom: similar resolved cases", sv.stable_url)
-                    sv.crm.add_comment(crm_id, details[:3900])
+                    filing.comment(sv, case_id, crm_id, "similar_cases", details)
             self._mark(case, "similar_cases")
 
         with sv.db.session() as s:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import copy, timeline
+from bot import copy, filing, timeline
 from bot.models import Participant, Role
 from bot.services import Services
 from bot.sqlutil import insert_ignore
@@ -25,6 +25,18 @@ def participant(s: Session, case_id: int, email: str) -> Participant | None:
 def participant_by_user_id(s: Session, case_id: int, user_id: str) -> Participant | None:
     q = select(Participant).where(Participant.case_id == case_id, Participant.platform_user_id == user_id)  # type: ignore[arg-type]
     return s.execute(q.limit(1)).scalar_one_or_none()
+
+
+def display_name(s: Session, case_id: int, *, email: str = "", user_id: str = "", name: str = "") -> str:
+    """How the room names someone: the name the platform gave, else the case's record of them, else their address.
+
+    Some platform events carry no name (a Webex message names only its sender's address); joins do, and so does
+    the CRM for the people it names, so announcements and notes read alike whichever event brought them.
+    """
+    if name:
+        return name
+    p = participant(s, case_id, email) if email else participant_by_user_id(s, case_id, user_id) if user_id else None
+    return (p.name if p is not None else None) or email or user_id
 
 
 def participants(s: Session, case_id: int) -> list[Participant]:
@@ -80,7 +92,9 @@ def ensure_member(
     if result.outcome == MemberOutcome.REFUSED:
         sv.messenger(platform).post(room_id, copy.refused(email, result.reason))
         if sv.crm:
-            sv.crm.add_comment(crm_id, f"CaseRoom: {copy.refused(email, result.reason)}")
+            # Once per person and reason: a retried or repeated invitation refused alike adds nothing new.
+            filing.comment(sv, case_id, crm_id, f"refused:{email.lower()}:{result.reason}",
+                           f"CaseRoom: {copy.refused(email, result.reason)}")  # fmt: skip
     elif result.outcome == MemberOutcome.INVITED:
         sv.messenger(platform).post(room_id, copy.invited(email))
 

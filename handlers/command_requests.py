@@ -99,7 +99,7 @@ def _role(sv: Services, req: CommandRequest, case: Case, *, may_ask_platform: bo
 def _answer(sv: Services, req: CommandRequest, case: Case, room: Room, role: Role | None, key: str) -> Reply:
     assert case.id is not None
     name, args, raw = parse(req.text)
-    reply = registry.run(Invocation(sv, req, case, room, role, name, args, raw))
+    reply = registry.run(Invocation(sv, req, case, room, role, name, args, raw, key))
     with sv.db.session() as s:
         timeline.record(
             s,

@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from bot import cases, copy, filing, timeline
 from bot.events import RoomEvent
-from bot.membership import participant
+from bot.membership import display_name, participant
 from bot.models import Job, Participant, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_ignore
@@ -48,14 +48,15 @@ def run(sv: Services, job: Job) -> None:
         case, room = found
         assert case.id is not None
         key = f"{ev.kind}:{ev.event_id}" if not ev.kind.startswith("message") else _message_key(ev)
+        who = display_name(s, case.id, email=ev.actor.email, user_id=ev.actor.user_id, name=ev.actor.name)
         timeline.record(
             s,
             case.id,
             KINDS[ev.kind],
-            _timeline_text(ev),
+            _timeline_text(ev, who),
             at=ev.at,
             actor_email=ev.actor.email or None,
-            actor_name=ev.actor.name or None,
+            actor_name=who or None,
             data={
                 "message_id": ev.message_id,
                 "parent_id": ev.parent_id,
@@ -78,7 +79,7 @@ def run(sv: Services, job: Job) -> None:
         # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
         open_room = not cases.winding_down(room)
 
-    announcement = _announcement(ev)
+    announcement = _announcement(ev, who)
     if announcement and not entry.data.get("announced") and room_id and open_room and _post(sv, ev, announcement):
         with sv.db.session() as s:
             row = s.get(TimelineEvent, entry.id)
@@ -108,8 +109,7 @@ def _message_key(ev: RoomEvent) -> str:
     return f"{ev.kind}:{ev.event_id}"
 
 
-def _timeline_text(ev: RoomEvent) -> str:
-    name = ev.actor.name or ev.actor.email or ev.actor.user_id
+def _timeline_text(ev: RoomEvent, name: str) -> str:
     if ev.kind == "joined":
         return copy.joined(name)
     if ev.kind == "left":
@@ -119,11 +119,10 @@ def _timeline_text(ev: RoomEvent) -> str:
     return ev.text
 
 
-def _announcement(ev: RoomEvent) -> str | None:
+def _announcement(ev: RoomEvent, name: str) -> str | None:
     if ev.kind in ("joined", "left", "file"):
-        return _timeline_text(ev)
+        return _timeline_text(ev, name)
     if ev.kind == "message" and ev.files:
-        name = ev.actor.name or ev.actor.email or ev.actor.user_id
         return "; ".join(copy.uploaded(name, f.name, f.size) for f in ev.files)
     return None
 

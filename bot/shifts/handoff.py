@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import cases, copy, timeline
+from bot import cases, copy, filing, timeline
 from bot.commands import may_read
 from bot.membership import ensure_member, participant, participants
 from bot.models import Case, Role, RoomState, TimelineEvent
@@ -70,7 +70,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
     with sv.db.session() as s:
         data = {"from": previous.email.lower() if previous else None, "from_name": previous.name if previous else None,
                 "to": h.to.email.lower(), "to_name": h.to.name, "to_timezone": h.to.timezone, "reason": h.reason,
-                "card": card.as_text(), "crm_comment": False, "previous_removed": False}  # fmt: skip
+                "card": card.as_text(), "previous_removed": False}  # fmt: skip
         timeline.record(s, case_id, timeline.Kind.HANDOFF, card.title, at=sv.clock(), data=data, source_key=h.key)
         s.commit()
         entry = _entry(s, case_id, h.key)
@@ -179,9 +179,8 @@ def _finish(sv: Services, case_id: int, crm_id: str, platform: str, room_id: str
         entry = s.get(TimelineEvent, event_id)
         assert entry is not None
         data: dict[str, Any] = dict(entry.data)
-    if sv.crm and not data.get("crm_comment"):
-        sv.crm.add_comment(crm_id, f"CaseRoom: {data.get('card') or entry.text}")
-        _flag(sv, event_id, "crm_comment")
+    if sv.crm:
+        filing.comment(sv, case_id, crm_id, f"handoff:{event_id}", f"CaseRoom: {data.get('card') or entry.text}")
     if not sv.settings.keep_previous_engineer and previous and not data.get("previous_removed"):
         _remove_previous(sv, case_id, platform, room_id, previous)
         _flag(sv, event_id, "previous_removed")

@@ -78,11 +78,13 @@ def to_markdown(doc: Transcript) -> str:
 
 
 def summary_comment(doc: Transcript) -> str:
-    """The CRM comment that goes with the filed transcript (within one Salesforce comment)."""
+    """The CRM comment that goes with the filed transcript: everyone who took part and every file, none left out.
+
+    Whole: a long one is filed as numbered parts (``bot.filing.comment``), never cut.
+    """
     people = ", ".join(p.name or p.email for p in doc.participants) or "nobody"
     files = ", ".join(f.name for f in doc.files) or "none"
-    text = (
+    return (
         f"CaseRoom transcript for case {doc.facts.number} filed: {doc.message_count()} messages. "
         f"Participants: {people}. Files: {files}."
     )
-    return text[:3900]

@@ -7,12 +7,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
-from bot import copy, timeline
+from bot import copy, filing, timeline
 from bot.commands import Invocation, Reply, UsageError, command, may_read
-from bot.membership import participant, participant_by_user_id
+from bot.membership import display_name, participant, participant_by_user_id
 from bot.models import CaseFile
-
-NOTE_LIMIT = 3500  # stays within one CRM comment (Salesforce: 4,000 bytes) with the attribution
 
 
 @command("files", usage="/case files", summary="the files shared in this room", who="members", max_args=0, fast=True)
@@ -36,27 +34,29 @@ def files(inv: Invocation) -> Reply:
     usage="/case note <text>",
     summary="add an internal note to the CRM case",
     who="engineer",
-    details="The note goes onto the CRM case as an internal comment and onto the case's timeline, where only "
-    "engineers read it. Nobody else sees a Slack /case command; a message in the room (any Webex message, an "
-    "@mention) is seen by everyone in it.",
+    details="The note goes onto the CRM case as an internal comment (a long one as numbered parts, each within "
+    "the CRM's comment limit) and onto the case's timeline, where only engineers read it. Nobody else sees a "
+    "Slack /case command; a message in the room (any Webex message, an @mention) is seen by everyone in it.",
     min_args=1,
 )
 def note(inv: Invocation) -> Reply:
     text = inv.raw_args.strip()
-    if len(text) > NOTE_LIMIT:
-        raise UsageError(f"A note holds at most {NOTE_LIMIT} characters; this one has {len(text)}.")
     sv, case = inv.sv, inv.case
-    assert case.id is not None
+    assert case.id is not None and inv.key, "a note is filed once per request: it needs the request's key"
     if sv.crm is None:
         return Reply("No CRM is configured, so the note cannot be filed.")
-    who = inv.request.actor.name or inv.request.actor.email or "an engineer"
-    sv.crm.add_comment(case.crm_id, f"Note from {who} (CaseRoom): {text}")
+    actor, at = inv.request.actor, sv.clock()  # the note's time is when it was given, not when the CRM took it
     with sv.db.session() as s:
-        actor = inv.request.actor
-        timeline.record(s, case.id, timeline.Kind.NOTE, text, at=sv.clock(), actor_email=actor.email or None,
-                        actor_name=actor.name or None)  # fmt: skip
+        who = display_name(s, case.id, email=actor.email, user_id=actor.user_id, name=actor.name) or "an engineer"
+    # Whatever length the platform delivered: the CRM gets it as numbered parts, each filed once (a retried
+    # request skips the parts already filed), and the timeline keeps the whole note once.
+    parts = filing.comment(sv, case.id, case.crm_id, f"note:{inv.key}", f"Note from {who} (CaseRoom): {text}")
+    with sv.db.session() as s:
+        timeline.record(s, case.id, timeline.Kind.NOTE, text, at=at, actor_email=actor.email or None,
+                        actor_name=who, source_key=f"note:{inv.key}")  # fmt: skip
         s.commit()
-    return Reply(f"Note added to case {case.number} in the CRM.")
+    split = f" as {parts} comments" if parts > 1 else ""
+    return Reply(f"Note added to case {case.number} in the CRM{split}.")
 
 
 @command(

@@ -35,6 +35,7 @@ from integrations.webex.errors import call, retry_after, status_of, translated
 TITLE_LIMIT = 128  # Webex accepts longer titles, but clients truncate them anyway
 TEXT_LIMIT = 7000  # bytes per message; Webex refuses over 7439
 MAX_FILE = 100 * 1024 * 1024
+NAMES_KEPT = 4096  # display names remembered per process
 ROOM_SCAN_LIMIT = 1000  # how many of the bot's newest spaces to search for one created before a crash
 MARKDOWN_SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
@@ -115,6 +116,7 @@ class WebexMessenger:
         self.observer = observer
         self.space_link = space_link
         self._lookups = ThreadPoolExecutor(4, thread_name_prefix="webex-lookup")
+        self._names: dict[str, str] = {}
 
     @cached_property
     def me(self) -> Any:
@@ -126,6 +128,22 @@ class WebexMessenger:
             return None
         me = call("people.me", self.observer.people.me)
         return str(me.emails[0]).lower() if me.emails else None
+
+    def display_name(self, person_id: str) -> str:
+        """Someone's Webex display name, as their joins show it (a message names only its sender's id and address).
+
+        Kept per process, bounded: names rarely change, and one lookup per uploader, not per upload, saves the
+        rate limit. ``""`` when Webex does not know the person (any more).
+        """
+        if person_id not in self._names:
+            try:
+                person = call("people.get", lambda: self.bot.people.get(person_id))
+            except PermanentPlatformError:
+                return ""
+            if len(self._names) >= NAMES_KEPT:
+                self._names.clear()
+            self._names[person_id] = str(person.displayName or "")
+        return self._names[person_id]
 
     @property
     def reader(self) -> WebexAPI:

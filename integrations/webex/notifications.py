@@ -92,6 +92,8 @@ class NotificationJob:
             self.queue.submit(command_requests.KIND, req.to_payload(), key=f"webex:command:{msg.id}")
             return
         files = tuple(self.messenger.file_info(url) for url in (msg.files or []))
+        if files and actor.user_id:  # an upload is announced by name, as the uploader's join was
+            actor = Actor(actor.user_id, actor.email, self.messenger.display_name(actor.user_id))
         ev = RoomEvent(
             platform="webex",
             room_id=msg.roomId,
