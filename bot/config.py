@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     salesforce_consumer_secret: SecretStr | None = Field(None, alias="SALESFORCE_CONSUMER_SECRET")
     # Outbound Messages are dropped after 24 h: a sweep re-reads what changed since its last run.
     salesforce_reconcile_seconds: int = Field(300, ge=10, alias="SALESFORCE_RECONCILE_SECONDS")
+    # LastModifiedDate is stamped when a save starts, so a long save commits behind the sweep's watermark: each
+    # sweep re-reads this far behind it (re-reading is idempotent). At least 1 s: the stamp has second precision.
+    salesforce_reconcile_overlap_seconds: int = Field(600, ge=1, le=86400, alias="SALESFORCE_RECONCILE_OVERLAP_SECONDS")
     # Joins, leaves and uploads reach the case as one FeedItem per case per interval (0 = never).
     salesforce_digest_seconds: int = Field(300, ge=0, alias="SALESFORCE_DIGEST_SECONDS")
 

@@ -177,6 +177,18 @@ class Cursor(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False, default=utcnow)
 
 
+class DigestedEvent(SQLModel, table=True):
+    """A timeline line already posted in the CRM's activity digest, claimed by its own id.
+
+    Not a watermark on ids: ids are handed out at insert, not at commit, so on PostgreSQL a lower id can commit
+    after a higher one was digested, and would fall behind a watermark for good.
+    """
+
+    __tablename__ = "digested_events"
+    event_id: int = Field(primary_key=True, foreign_key="timeline.id")
+    posted_at: datetime = _ts(nullable=False, default=utcnow)
+
+
 class Job(SQLModel, table=True):
     __tablename__ = "jobs"
     id: int | None = Field(default=None, primary_key=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from bot.models import Job
 from bot.plugins import PluginContext, PluginParts
 from bot.worker import JobKind
@@ -19,8 +21,10 @@ class SalesforcePlugin:
             return None
         crm = SalesforceCRM(Connection(s), room_url_field=s.salesforce_room_url_field)
         sv = ctx.services
+        overlap = timedelta(seconds=s.salesforce_reconcile_overlap_seconds)
+
         def sweep(_job: Job) -> None:
-            reconcile.sweep(crm, ctx.ingest, sv.db, sv.clock)
+            reconcile.sweep(crm, ctx.ingest, sv.db, sv.clock, overlap=overlap)
 
         def post_digests(_job: Job) -> None:
             digest.run(crm, sv.db, sv.clock)

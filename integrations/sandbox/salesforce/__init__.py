@@ -24,6 +24,10 @@ sent by Salesforce) so the product's retry logic can be exercised. Rate-limit na
 Org knobs (same endpoint): ``assignment_rule_owner`` (an owner id that active assignment rules give a Case on
 every REST save lacking ``Sforce-Auto-Assign: FALSE``), ``api_daily_limit`` (15000), and for Outbound
 Messages ``duplicate_rate``, ``shuffle``, ``outbound_max_age_s``, ``outbound_max_gap_s``.
+
+A case can be opened by a save that started earlier and commits now (``open_case(..., started_at=...)``,
+``POST /_sandbox/cases`` with ``save_started_at``): Salesforce stamps LastModifiedDate when a save starts, so
+such a change appears behind changes that were visible before it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import secrets
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -50,7 +55,7 @@ from integrations.sandbox.salesforce.rest import Rest, method_name
 from integrations.sandbox.salesforce.state import Org, Record
 from integrations.sandbox.salesforce.tls import TlsFiles
 from integrations.sandbox.salesforce.view import rest_record
-from integrations.sandbox.salesforce.wire import SalesforceError, error_response
+from integrations.sandbox.salesforce.wire import SalesforceError, error_response, now
 from integrations.sandbox.server import ServerThread
 
 __all__ = ["SalesforceEmulator", "method_name"]
@@ -154,8 +159,15 @@ class SalesforceEmulator:
         contact_name: str,
         owner_id: str | None = None,
         priority: str = "Medium",
+        started_at: datetime | None = None,
     ) -> Record:
-        """A customer opens a case (web-to-case): the contact is found or created by e-mail. Fires outbound."""
+        """A customer opens a case (web-to-case): the contact is found or created by e-mail. Fires outbound.
+
+        ``started_at``: the save began then and commits now (a slow trigger or Flow, a data load), so the case's
+        CreatedDate and LastModifiedDate lie behind changes already visible.
+        """
+        if started_at is not None and started_at > now():
+            raise ValueError("started_at: a save cannot start in the future")
         wanted = contact_email.lower()
         contact = next((c for c in self.org.all("Contact") if (c["Email"] or "").lower() == wanted), None)
         if contact is None:
@@ -166,7 +178,7 @@ class SalesforceEmulator:
             contact_id = contact["Id"]
         data = {"Subject": subject, "Description": description, "ContactId": contact_id, "Priority": priority,
                 "Origin": "Web", "OwnerId": owner_id or self.org.integration_user_id}  # fmt: skip
-        case_id = self.org.create("Case", data)
+        case_id = self.org.create("Case", data, started_at=started_at)
         return rest_record("Case", self.org.get("Case", case_id), self.api_version)
 
     def update_case(self, case_id: str, **fields: Any) -> Record:

@@ -7,13 +7,14 @@ is reachable through the API paths the product uses.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from integrations.sandbox.salesforce.wire import SalesforceError, json_response
+from integrations.sandbox.salesforce.wire import SalesforceError, json_response, now, parse_datetime
 
 if TYPE_CHECKING:
     from integrations.sandbox.salesforce import SalesforceEmulator
@@ -94,8 +95,22 @@ class Control:
             contact_name=str(body.get("contact_name") or body["contact_email"]),
             owner_id=self.owner(body) if has_owner else None,
             priority=str(body.get("priority") or "Medium"),
+            started_at=self.started_at(body),
         )
         return json_response(case, status=201)
+
+    @staticmethod
+    def started_at(body: dict[str, Any]) -> datetime | None:
+        raw = body.get("save_started_at")
+        if raw is None:
+            return None
+        try:
+            moment = parse_datetime(str(raw))
+            if moment > now():
+                raise ValueError("a save cannot start in the future")
+            return moment
+        except ValueError as exc:
+            raise SalesforceError(400, "INVALID_FIELD", f"save_started_at: {exc}", ["save_started_at"]) from exc
 
     async def case(self, request: Request) -> Response:
         return json_response(self.emu.case_detail(request.path_params["case_id"]))

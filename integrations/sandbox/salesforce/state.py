@@ -12,6 +12,7 @@ import copy
 import random
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from integrations.sandbox.salesforce.schema import CLOSED_STATUSES, OBJECTS, PREFIX_TO_TYPE, Field, SObjectType
@@ -90,7 +91,9 @@ class Org:
         return next((g for g in self.all("Group") if g["Type"] == "Queue" and g["Name"] == name), None)
 
     # -- writes -------------------------------------------------------------------------------------
-    def create(self, type_name: str, data: Record, *, system: bool = False) -> str:
+    def create(self, type_name: str, data: Record, *, system: bool = False, started_at: datetime | None = None) -> str:
+        """``started_at``: when the save began, if long before now. Salesforce stamps the audit dates then, and
+        the record becomes visible at commit (getUpdated's ``latestDateCovered`` exists for such saves)."""
         t = OBJECTS[type_name]
         values = self._validate(t, data, creating=True, system=system)
         with self.lock:
@@ -100,7 +103,7 @@ class Org:
             if missing:
                 raise SalesforceError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: {missing}", missing)
             record: Record = dict.fromkeys(t.fields)
-            stamp = sf_datetime(now())
+            stamp = sf_datetime(started_at or now())
             record.update(Id=self.new_id(t.prefix), IsDeleted=False, SystemModstamp=stamp)
             if "CreatedDate" in t.fields:
                 user = self.integration_user_id or None
