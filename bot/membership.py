@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import copy, filing, timeline
+from bot.events import Actor
 from bot.models import Participant, Role
 from bot.services import Services
 from bot.sqlutil import insert_ignore
@@ -27,16 +28,24 @@ def participant_by_user_id(s: Session, case_id: int, user_id: str) -> Participan
     return s.execute(q.limit(1)).scalar_one_or_none()
 
 
-def display_name(s: Session, case_id: int, *, email: str = "", user_id: str = "", name: str = "") -> str:
+def participant_for(s: Session, case_id: int, actor: Actor) -> Participant | None:
+    """The case's record of whoever a platform event names: by address, else by user id (Slack's slash commands
+    name only the id). Nobody for an actor named by neither."""
+    if actor.email:
+        return participant(s, case_id, actor.email)
+    return participant_by_user_id(s, case_id, actor.user_id) if actor.user_id else None
+
+
+def display_name(s: Session, case_id: int, actor: Actor) -> str:
     """How the room names someone: the name the platform gave, else the case's record of them, else their address.
 
     Some platform events carry no name (a Webex message names only its sender's address); joins do, and so does
     the CRM for the people it names, so announcements and notes read alike whichever event brought them.
     """
-    if name:
-        return name
-    p = participant(s, case_id, email) if email else participant_by_user_id(s, case_id, user_id) if user_id else None
-    return (p.name if p is not None else None) or email or user_id
+    if actor.name:
+        return actor.name
+    p = participant_for(s, case_id, actor)
+    return (p.name if p is not None else None) or actor.email or actor.user_id
 
 
 def participants(s: Session, case_id: int) -> list[Participant]:

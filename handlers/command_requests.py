@@ -13,7 +13,7 @@ import handlers.commands  # noqa: F401  (registers the command families)
 from bot import cases, timeline
 from bot.commands import Invocation, Reply, echo_audience, parse, registry
 from bot.events import CommandRequest
-from bot.membership import participant, participant_by_user_id
+from bot.membership import participant_for
 from bot.models import Case, Job, Role, Room
 from bot.services import Services
 
@@ -85,10 +85,7 @@ def _role(sv: Services, req: CommandRequest, case: Case, *, may_ask_platform: bo
     """
     assert case.id is not None
     with sv.db.session() as s:
-        if req.actor.email:
-            p = participant(s, case.id, req.actor.email)
-        else:  # some platforms name only the user id in the request (Slack's slash commands)
-            p = participant_by_user_id(s, case.id, req.actor.user_id)
+        p = participant_for(s, case.id, req.actor)
     if p is not None and p.status in IN_ROOM:
         return Role(p.role)
     if not may_ask_platform or not _in_room(sv, req):

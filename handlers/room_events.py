@@ -48,7 +48,7 @@ def run(sv: Services, job: Job) -> None:
         case, room = found
         assert case.id is not None
         key = f"{ev.kind}:{ev.event_id}" if not ev.kind.startswith("message") else _message_key(ev)
-        who = display_name(s, case.id, email=ev.actor.email, user_id=ev.actor.user_id, name=ev.actor.name)
+        who = display_name(s, case.id, ev.actor)
         timeline.record(
             s,
             case.id,

@@ -279,13 +279,19 @@ def test_an_expired_session_is_renewed_by_logging_in_again(emulator: SalesforceE
         fixed.read_case(case_id)
 
 
+def left_and_digested(w: SalesforceWorld) -> tuple[str, str]:
+    """A case whose engineer left its room, and the digest that reported it; the case's and the room's ids."""
+    case_id, room_id = opened(w)
+    w.webex_act("act/leave", email="ada@support.example", room_id=room_id)
+    w.settle(lambda: any("left" in t for t in w.texts(room_id)))
+    w.rt.queue.submit(digest.KIND, {}, key="digest-1")
+    w.settle(lambda: len(w.case(case_id)["feed_items"]) == 1)
+    return case_id, room_id
+
+
 def test_room_activity_reaches_the_case_as_one_digest_and_api_usage_is_exported(tmp_path: Path) -> None:
     with salesforce_world(tmp_path, SALESFORCE_DIGEST_SECONDS=60) as w:
-        case_id, room_id = opened(w)
-        w.webex_act("act/leave", email="ada@support.example", room_id=room_id)
-        w.settle(lambda: any("left" in t for t in w.texts(room_id)))
-        w.rt.queue.submit(digest.KIND, {}, key="digest-1")
-        w.settle(lambda: bool(w.case(case_id)["feed_items"]))
+        case_id, _ = left_and_digested(w)
         w.rt.queue.submit(digest.KIND, {}, key="digest-2")  # nothing new: no second post
         w.settle()
         feed = w.case(case_id)["feed_items"]

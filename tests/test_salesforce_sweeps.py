@@ -24,7 +24,7 @@ from integrations.salesforce import digest, reconcile
 from integrations.salesforce.crm import SalesforceCRM, parse_sf_datetime
 from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.salesforce_world import CUSTOMER, ORG_ID, SalesforceWorld, salesforce_world
-from tests.test_salesforce_adapter import opened, port
+from tests.test_salesforce_adapter import left_and_digested, port
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -70,11 +70,7 @@ def test_a_case_saved_behind_the_watermark_is_read_by_the_next_sweep_and_only_on
 
 def test_room_activity_after_a_digest_reaches_the_case_in_the_next_one_and_nothing_twice(tmp_path: Path) -> None:
     with salesforce_world(tmp_path, SALESFORCE_DIGEST_SECONDS=60) as w:
-        case_id, room_id = opened(w)
-        w.webex_act("act/leave", email="ada@support.example", room_id=room_id)
-        w.settle(lambda: any("left" in t for t in w.texts(room_id)))
-        w.rt.queue.submit(digest.KIND, {}, key="digest-1")
-        w.settle(lambda: len(w.case(case_id)["feed_items"]) == 1)
+        case_id, room_id = left_and_digested(w)
         joined = sum("joined" in t for t in w.texts(room_id))
         w.webex_act("act/join", email="ada@support.example", room_id=room_id)
         w.settle(lambda: sum("joined" in t for t in w.texts(room_id)) > joined)

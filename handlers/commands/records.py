@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot import copy, filing, timeline
 from bot.commands import Invocation, Reply, UsageError, command, may_read
-from bot.membership import display_name, participant, participant_by_user_id
+from bot.membership import display_name, participant_for
 from bot.models import CaseFile
 
 
@@ -47,7 +47,7 @@ def note(inv: Invocation) -> Reply:
         return Reply("No CRM is configured, so the note cannot be filed.")
     actor, at = inv.request.actor, sv.clock()  # the note's time is when it was given, not when the CRM took it
     with sv.db.session() as s:
-        who = display_name(s, case.id, email=actor.email, user_id=actor.user_id, name=actor.name) or "an engineer"
+        who = display_name(s, case.id, actor) or "an engineer"
     # Whatever length the platform delivered: the CRM gets it as numbered parts, each filed once (a retried
     # request skips the parts already filed), and the timeline keeps the whole note once.
     parts = filing.comment(sv, case.id, case.crm_id, f"note:{inv.key}", f"Note from {who} (CaseRoom): {text}")
@@ -79,11 +79,7 @@ def show_timeline(inv: Invocation) -> Reply:
     assert inv.case.id is not None
     with inv.sv.db.session() as s:
         events = [e for e in timeline.events(s, inv.case.id) if may_read(inv.role, e)][-n:]
-        actor = inv.request.actor
-        if actor.email:
-            p = participant(s, inv.case.id, actor.email)
-        else:
-            p = participant_by_user_id(s, inv.case.id, actor.user_id)
+        p = participant_for(s, inv.case.id, inv.request.actor)
         tz = p.timezone if p else None
     lines = [f"Last {len(events)} events of case {inv.case.number}:"]
     for e in events:
