@@ -177,6 +177,15 @@ def confirmation_pending(inv: Invocation, prompt: str) -> Reply | None:
     return Reply("") if asked else None
 
 
+def addressed(text: str) -> bool:
+    """Whether words addressed to the bot (an @mention, the bot's name taken off) ask for a command.
+
+    A known command first, or nothing at all (help), is a command; anything else ("here are the logs") is a
+    message that happens to mention the bot.
+    """
+    return registry.get(parse(text)[0]) is not None
+
+
 def parse(text: str) -> tuple[str, list[str], str]:
     """``"/case invite a@b.c"`` or ``"invite a@b.c"`` -> ("invite", ["a@b.c"], "a@b.c")."""
     text = text.strip()

@@ -42,6 +42,10 @@ def uploaded(name: str, file_name: str, size: int | None) -> str:
     return f"{name} uploaded {file_name} ({human_size(size)})"
 
 
+def upload_blocked(name: str, reason: str) -> str:
+    return f"{name} uploaded a file that is not filed on the case: {reason}"
+
+
 def file_not_filed(name: str, error: str) -> str:
     reason = error.split(": ", 1)[-1] if ": " in error else error
     return f"{name} could not be filed on the CRM case: {reason}"

@@ -55,7 +55,12 @@ def comment(sv: Services, case_id: int, crm_id: str, key: str, text: str) -> int
 
 
 def add_file(s: Session, case_id: int, f: FileRef, *, by: str | None, at: datetime) -> CaseFile | None:
-    """Record an uploaded file; its row if this is the first sight of it (live capture or the closure's export)."""
+    """Record an uploaded file; its row if this is the first sight of it (live capture or the closure's export).
+
+    A file the platform withholds for good (``blocked``) is announced, never recorded for filing.
+    """
+    if f.blocked:
+        return None
     row = {"case_id": case_id, "platform_file_id": f.file_id, "name": f.name, "size": f.size, "mime": f.mime,
            "uploaded_by": by, "uploaded_at": at}  # fmt: skip
     new_id = insert_ignore(s, CaseFile, row)

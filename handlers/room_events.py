@@ -115,16 +115,21 @@ def _timeline_text(ev: RoomEvent, name: str) -> str:
     if ev.kind == "left":
         return copy.left(name)
     if ev.kind == "file":
-        return "; ".join(copy.uploaded(name, f.name, f.size) for f in ev.files)
+        return _uploads(ev, name)
     return ev.text
 
 
 def _announcement(ev: RoomEvent, name: str) -> str | None:
-    if ev.kind in ("joined", "left", "file"):
+    if ev.kind in ("joined", "left"):
         return _timeline_text(ev, name)
-    if ev.kind == "message" and ev.files:
-        return "; ".join(copy.uploaded(name, f.name, f.size) for f in ev.files)
+    if ev.files:
+        return _uploads(ev, name)
     return None
+
+
+def _uploads(ev: RoomEvent, name: str) -> str:
+    return "; ".join(copy.upload_blocked(name, f.blocked) if f.blocked else copy.uploaded(name, f.name, f.size)
+                     for f in ev.files)  # fmt: skip
 
 
 def _track_people(s: Session, case_id: int, ev: RoomEvent) -> None:

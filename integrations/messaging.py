@@ -89,6 +89,9 @@ class FileRef:
     name: str
     size: int | None = None
     mime: str | None = None
+    # Why the platform withholds the file for good ("quarantined as infected", ...); such a file is announced as
+    # blocked and never filed. Empty for a file that can be downloaded.
+    blocked: str = ""
 
 
 @dataclass(frozen=True)

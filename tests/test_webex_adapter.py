@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -181,24 +182,49 @@ def upload(w: object, room_id: str, name: str, scan: str = "clean") -> dict[str,
         "scan": scan})
 
 
-def test_a_file_being_scanned_is_filed_later_and_an_infected_one_is_reported(tmp_path: Path) -> None:
+def test_an_upload_is_announced_once_its_scan_is_done_and_a_blocked_one_never_filed(tmp_path: Path) -> None:
+    with webex_world(tmp_path) as w:
+        w.deliver()
+        w.settle(lambda: bool(w.state.calls("crm.write_room_url")))
+        room_id = w.room()["id"]
+        # The scan verdict is set as the file lands: set afterwards, CaseRoom may already have fetched it.
+        scanned = upload(w, room_id, "scan-me.log", scan="scanning")
+        upload(w, room_id, "evil.exe", scan="infected")
+        upload(w, room_id, "secret.zip", scan="unscannable")
+        # Webex hides a withheld file's name: the notice says what happened, not which file.
+        w.settle(lambda: sum("not filed on the case" in t for t in w.texts(room_id)) == 2, idle=False)
+        blocked = [t for t in w.texts(room_id) if "not filed on the case" in t]
+        assert sorted(blocked) == [
+            "carol uploaded a file that is not filed on the case: Webex could not scan it for malware",
+            "carol uploaded a file that is not filed on the case: Webex quarantined it as infected",
+        ], blocked
+        # While Webex scans, nothing is said about the file: no "a file (size unknown)" to correct later.
+        assert not [t for t in w.texts(room_id) if "uploaded" in t and "not filed" not in t]
+        content_id = str(scanned["files"][0]).rsplit("/", 1)[-1]  # type: ignore[index]
+        httpx.post(f"{w.emu_url}/_sandbox/files/{content_id}/scan", json={"state": "clean"}).raise_for_status()
+        w.settle(lambda: any(c["name"] == "scan-me.log" for c in w.state.calls("crm.attach_file")), timeout=30)
+        w.settle()
+        uploads = [t for t in w.texts(room_id) if "uploaded" in t and "not filed" not in t]
+        assert uploads == ["carol uploaded scan-me.log (100 bytes)"], uploads
+        assert [c["name"] for c in w.state.calls("crm.attach_file")] == ["scan-me.log"]
+        assert not [t for t in w.texts(room_id) if "could not be filed" in t]
+
+
+def test_an_upload_still_scanned_after_the_patience_runs_out_is_announced_unnamed_and_filed_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("integrations.webex.notifications.SCAN_PATIENCE", timedelta(0))
     with webex_world(tmp_path) as w:
         w.deliver()
         w.settle(lambda: bool(w.state.calls("crm.write_room_url")))
         room_id = w.room()["id"]
         w.rt.settings.job_backoff_base_seconds = 0
-        httpx.post(f"{w.emu_url}/_sandbox/knobs", json={}).raise_for_status()
-        # The scan verdict is set as the file lands: set afterwards, CaseRoom may already have fetched it.
-        scanned = upload(w, room_id, "scan-me.log", scan="scanning")
-        upload(w, room_id, "evil.exe", scan="infected")
-        # Webex hides a quarantined file's name: the notice says what happened, not which file.
-        w.settle(lambda: any("quarantined" in t for t in w.texts(room_id)), idle=False)
-        assert not [c for c in w.state.calls("crm.attach_file") if c["name"] in ("scan-me.log", "evil.exe")]
+        scanned = upload(w, room_id, "slow.log", scan="scanning")
+        w.settle(lambda: "carol uploaded a file (size unknown)" in w.texts(room_id), idle=False)
         content_id = str(scanned["files"][0]).rsplit("/", 1)[-1]  # type: ignore[index]
         httpx.post(f"{w.emu_url}/_sandbox/files/{content_id}/scan", json={"state": "clean"}).raise_for_status()
-        w.settle(lambda: any(c["name"] == "scan-me.log" for c in w.state.calls("crm.attach_file")), timeout=30)
-        notices = [t for t in w.texts(room_id) if "could not be filed" in t]
-        assert len(notices) == 1 and "quarantined the file as infected" in notices[0], notices
+        w.settle(lambda: any(c["name"] == "slow.log" for c in w.state.calls("crm.attach_file")), timeout=30)
+        assert [c["name"] for c in w.state.calls("crm.attach_file")] == ["slow.log"]
 
 
 def test_setup_registers_webhooks_idempotently_and_removes_stale_ones(

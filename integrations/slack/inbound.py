@@ -11,6 +11,7 @@ import re
 from contextlib import suppress
 from typing import Any
 
+from bot import commands
 from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
 from bot.jobs import JobQueue
 from bot.models import Job
@@ -66,14 +67,16 @@ class InboundJob:
         if not user or user == bot or event.get("bot_id"):
             return
         text = event.get("text", "")
+        files = tuple(FileRef(f["id"], f.get("name") or f.get("title") or f["id"], f.get("size"), f.get("mimetype"))
+                      for f in event.get("files", []))  # fmt: skip
         mention = re.match(rf"^\s*<@{re.escape(bot)}(\|[^>]*)?>\s*", text)
-        if mention:
+        # "@CaseRoom status" is a command; "@CaseRoom here are the logs" a message. Either way its files count.
+        if mention and commands.addressed(unescape(text[mention.end() :])):
             req = CommandRequest("slack", event["channel"], Actor(user), unescape(text[mention.end() :]),
                                  ts_time(event["ts"]))  # fmt: skip
             self._command(req, f"slack:mention:{event['ts']}")
-            return
-        files = tuple(FileRef(f["id"], f.get("name") or f.get("title") or f["id"], f.get("size"), f.get("mimetype"))
-                      for f in event.get("files", []))  # fmt: skip
+            if not files:
+                return
         parent = event.get("thread_ts") if event.get("thread_ts") not in (None, event["ts"]) else None
         self._submit(RoomEvent("slack", event["channel"], "file" if files else "message", event_id,
                                ts_time(event["ts"]), self._actor(user), text=unescape(text), message_id=event["ts"],

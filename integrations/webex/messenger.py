@@ -46,6 +46,8 @@ LIMITATION = (
 
 
 UNNAMED_FILE = "a file"
+BLOCKED_INFECTED = "Webex quarantined it as infected"
+BLOCKED_UNSCANNABLE = "Webex could not scan it for malware"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 CONFIRM_TAG = "caseroom.confirm.v1"  # marks our cards' button data among whatever else is pressed
 
@@ -69,6 +71,10 @@ class FileScanning(TransientPlatformError):
 
 class FileQuarantined(PermanentPlatformError):
     """410: the scan found malware; the file can never be downloaded."""
+
+
+class FileUnscannable(PermanentPlatformError):
+    """428: Webex cannot scan the file (encrypted, say); we never force such a download onto the case."""
 
 
 class FileElsewhere(PermanentPlatformError):
@@ -260,7 +266,7 @@ class WebexMessenger:
         messages = call("messages.list", lambda: self.reader.messages.list(**params))
         with translated("messages.list"):
             for m in messages:
-                files = tuple(self.file_info(url) for url in (m.files or []))
+                files = tuple(self._file_info_now(url) for url in (m.files or []))
                 yield HistoryMessage(
                     message_id=m.id,
                     author_id=m.personId or "",
@@ -275,13 +281,27 @@ class WebexMessenger:
 
     # -- files ------------------------------------------------------------------------------------
     def file_info(self, url: str) -> FileRef:
+        """Name, size and type of an uploaded file; raises :class:`FileScanning` while Webex still scans it.
+
+        A file Webex withholds for good comes back ``blocked``; a link on another host comes back unnamed (it is
+        never fetched: its file job reports it).
+        """
         try:
             with self._content(url) as resp:
                 return FileRef(url, _filename(resp, url), _int(resp.headers.get("Content-Length")),
                                resp.headers.get("Content-Type"))  # fmt: skip
-        except (FileScanning, FileQuarantined, FileElsewhere):
-            # Webex hides name and size until the scan is done, and a link elsewhere is never fetched; the upload
-            # is still announced, and the file job retries (scanning) or reports (quarantined, elsewhere) it.
+        except FileQuarantined:
+            return FileRef(url, UNNAMED_FILE, blocked=BLOCKED_INFECTED)
+        except FileUnscannable:
+            return FileRef(url, UNNAMED_FILE, blocked=BLOCKED_UNSCANNABLE)
+        except FileElsewhere:
+            return FileRef(url, UNNAMED_FILE)
+
+    def _file_info_now(self, url: str) -> FileRef:
+        # The closure's export cannot wait for a scan: unnamed, and the file's own job retries until Webex is done.
+        try:
+            return self.file_info(url)
+        except FileScanning:
             return FileRef(url, UNNAMED_FILE)
 
     def download_file(self, file: FileRef) -> DownloadedFile:
@@ -314,6 +334,9 @@ class WebexMessenger:
         if resp.status_code == 410:
             resp.close()
             raise FileQuarantined("Webex quarantined the file as infected; it is not filed on the case")
+        if resp.status_code == 428:
+            resp.close()
+            raise FileUnscannable("Webex could not scan the file for malware; it is not filed on the case")
         if resp.status_code == 429:
             resp.close()
             raise TransientPlatformError("Webex contents: rate limited", retry_after=retry_after(resp))

@@ -1,7 +1,8 @@
 """A stored Webex notification -> the core's neutral room events and command requests.
 
 Membership changes become joins and leaves. A new message is fetched (the notification has no text):
-addressed to the bot (``/case ...`` or an @mention) it is a command; otherwise a message or an upload.
+``/case ...``, or an @mention of the bot followed by a command, is a command; anything else is a message. A
+message's files are announced and recorded whatever its text, once Webex has scanned them.
 The bot's own messages and memberships are ignored.
 """
 
@@ -9,17 +10,21 @@ from __future__ import annotations
 
 import re
 from contextlib import suppress
+from datetime import datetime, timedelta
 from typing import Any
 
+from bot import commands
 from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
-from bot.jobs import JobQueue
+from bot.jobs import JobQueue, WaitingFor
 from bot.models import Job
 from handlers import command_requests, room_events
-from integrations.messaging import CANCELLED, PermanentPlatformError
+from integrations.messaging import CANCELLED, FileRef, PermanentPlatformError
 from integrations.webex.errors import call, status_of
-from integrations.webex.messenger import CONFIRM_TAG, WebexMessenger, parse_time
+from integrations.webex.messenger import CONFIRM_TAG, UNNAMED_FILE, FileScanning, WebexMessenger, parse_time
 
 COMMAND = re.compile(r"^\s*/case\b", re.IGNORECASE)
+# How long an upload's announcement waits for Webex's malware scan before it goes out without name and size.
+SCAN_PATIENCE = timedelta(minutes=30)
 
 
 class NotificationJob:
@@ -85,13 +90,18 @@ class NotificationJob:
             raise
         actor = Actor(msg.personId or "", (msg.personEmail or "").lower(), "")
         text = msg.text or ""
+        created = parse_time(msg.created)
         mentioned = self.messenger.me.id in (msg.mentionedPeople or [])
-        if mentioned or COMMAND.match(text):
-            req = CommandRequest("webex", msg.roomId, actor, self._command_text(text, mentioned),
-                                 parse_time(msg.created))  # fmt: skip
+        # "/case ..." is always a command; "@CaseRoom ..." only when a command follows ("@CaseRoom here are the
+        # logs" is a message). Either way the message's files are announced and recorded.
+        command = self._command_text(text, mentioned)
+        if COMMAND.match(text) or (mentioned and commands.addressed(command)):
+            req = CommandRequest("webex", msg.roomId, actor, command, created)
+            # Keyed by the message: submitted once however often a scan makes this job wait below.
             self.queue.submit(command_requests.KIND, req.to_payload(), key=f"webex:command:{msg.id}")
-            return
-        files = tuple(self.messenger.file_info(url) for url in (msg.files or []))
+            if not msg.files:
+                return
+        files = tuple(self._file_info(url, created) for url in (msg.files or []))
         if files and actor.user_id:  # an upload is announced by name, as the uploader's join was
             actor = Actor(actor.user_id, actor.email, self.messenger.display_name(actor.user_id))
         ev = RoomEvent(
@@ -99,7 +109,7 @@ class NotificationJob:
             room_id=msg.roomId,
             kind="file" if files else "message",
             event_id=msg.id,
-            at=parse_time(msg.created),
+            at=created,
             actor=actor,
             text=text,
             message_id=msg.id,
@@ -107,6 +117,15 @@ class NotificationJob:
             files=files,
         )
         self._submit_event(ev)
+
+    def _file_info(self, url: str, created: datetime) -> FileRef:
+        """The file's name and size, waiting (deferred, no attempt used) while Webex scans it, up to a point."""
+        try:
+            return self.messenger.file_info(url)
+        except FileScanning as exc:
+            if self.queue.clock() - created < SCAN_PATIENCE:
+                raise WaitingFor("Webex is still scanning an uploaded file", retry_after=exc.retry_after or 5) from exc
+            return FileRef(url, UNNAMED_FILE)  # announced unnamed; the file's own job files it once Webex is done
 
     def _command_text(self, text: str, mentioned: bool) -> str:
         if mentioned:

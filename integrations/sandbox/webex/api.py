@@ -227,7 +227,8 @@ class V1:
         return json_response(self.emu.cards.get(caller(request), request.path_params["id"]).to_json())
 
     async def contents_get(self, request: Request) -> Response:
-        content = self.messages.content(caller(request), request.path_params["id"])
+        allow = request.query_params.get("allow") == "unscannable"
+        content = self.messages.content(caller(request), request.path_params["id"], allow_unscannable=allow)
         filename = content.name.replace('"', "")
         # Content-Type set by hand: Starlette would append "; charset=utf-8" to text/* types, Webex does not.
         headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Content-Type": content.mime}

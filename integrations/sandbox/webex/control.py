@@ -21,7 +21,7 @@ from integrations.sandbox.webex.wire import WebexError, json_response
 if TYPE_CHECKING:
     from integrations.sandbox.webex import WebexEmulator
 
-SCAN_STATES = ("clean", "scanning", "infected")
+SCAN_STATES = ("clean", "scanning", "infected", "unscannable")
 
 
 def _text(body: dict[str, Any], key: str) -> str:

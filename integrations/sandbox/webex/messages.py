@@ -173,7 +173,7 @@ class Messages:
         mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
         return self.add_content(room, Upload(name, mime, b""))
 
-    def content(self, caller: Person, content_id: str) -> Content:
+    def content(self, caller: Person, content_id: str, *, allow_unscannable: bool = False) -> Content:
         s = self.store
         with s.lock:
             content = s.contents.get(content_id)
@@ -184,6 +184,9 @@ class Messages:
             raise WebexError(423, "The file is being scanned for malware.", headers={"Retry-After": "2"})
         if content.scan == "infected":
             raise WebexError(410, "The file was found to be infected and is no longer available.")
+        if content.scan == "unscannable" and not allow_unscannable:
+            # Webex: 428 Precondition Required, the file cannot be scanned; ?allow=unscannable forces the download.
+            raise WebexError(428, "The file cannot be scanned for malware and needs to be force downloaded.")
         return content
 
     # -- read ---------------------------------------------------------------------------------------

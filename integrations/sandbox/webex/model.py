@@ -100,7 +100,7 @@ class Content:
     mime: str
     data: bytes
     room_id: str
-    scan: str = "clean"  # "clean" | "scanning" | "infected"
+    scan: str = "clean"  # "clean" | "scanning" | "infected" | "unscannable" (encrypted, say)
 
 
 @dataclass
