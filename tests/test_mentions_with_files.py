@@ -8,17 +8,12 @@ from pathlib import Path
 
 from tests.slack_world import CUSTOMER as SLACK_CUSTOMER
 from tests.slack_world import slack_world
+from tests.test_exact_record import opened
 from tests.test_room_commands_slack import private_to
 from tests.test_webex_adapter import CUSTOMER, direct_messages
-from tests.webex_world import WebexWorld, webex_world
+from tests.webex_world import webex_world
 
 DUMP = {"name": "router-dump.zip", "mime": "application/zip", "content_b64": base64.b64encode(b"z" * 2048).decode()}
-
-
-def opened(w: WebexWorld) -> str:
-    w.deliver()
-    w.settle(lambda: bool(w.state.calls("crm.write_room_url")))
-    return str(w.room()["id"])
 
 
 def test_webex_a_mention_with_logs_is_an_upload_not_an_unknown_command(tmp_path: Path) -> None:

@@ -71,9 +71,9 @@ class InboundJob:
                       for f in event.get("files", []))  # fmt: skip
         mention = re.match(rf"^\s*<@{re.escape(bot)}(\|[^>]*)?>\s*", text)
         # "@CaseRoom status" is a command; "@CaseRoom here are the logs" a message. Either way its files count.
-        if mention and commands.addressed(unescape(text[mention.end() :])):
-            req = CommandRequest("slack", event["channel"], Actor(user), unescape(text[mention.end() :]),
-                                 ts_time(event["ts"]))  # fmt: skip
+        command = unescape(text[mention.end() :]) if mention else ""
+        if mention and commands.addressed(command):
+            req = CommandRequest("slack", event["channel"], Actor(user), command, ts_time(event["ts"]))
             self._command(req, f"slack:mention:{event['ts']}")
             if not files:
                 return
