@@ -71,6 +71,7 @@ def closing(number: str) -> str:
 
 # -- handoffs ----------------------------------------------------------------------------------------
 OWNER_CHANGED = "the case owner changed in the CRM"
+TAKEN_FROM_QUEUE = "taken from the queue in the CRM"
 NO_OPEN_QUESTIONS = "none: the last word is the engineer's"
 NOTHING_YET = "none yet"
 NO_FILES = "none"
@@ -89,15 +90,21 @@ def engineer_at(name: str, email: str, local_time: str) -> str:
     return f"{who}, {local_time}"
 
 
+def taken_by(new: str) -> str:
+    return f"Taken by {new}: {new} is now the engineer on this case"
+
+
 def handoff_card(
     number: str,
     *,
     previous: str | None,
     new: str,
     rows: list[tuple[str, str]],
+    taken: bool = False,
 ) -> Card:
     """The handoff as a card; the title keeps the one-line wording of a plain handoff."""
-    return Card(rotation(previous, new), rows, f"Case {number} · /case status and /case timeline for the rest")
+    title = taken_by(new) if taken else rotation(previous, new)
+    return Card(title, rows, f"Case {number} · /case status and /case timeline for the rest")
 
 
 def handoff_done(new: str) -> str:

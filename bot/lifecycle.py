@@ -92,14 +92,18 @@ class Lifecycle:
                 source_key=f"case-event:{event.event_id}",
             )
             previous = up.previous_engineer
+            # From a queue (no engineer yet) to a user is a handoff too: the case was taken.
+            taken = previous is None and not up.first
+            moved = taken or (previous is not None and snap.engineer is not None
+                              and previous.email.lower() != snap.engineer.email.lower())  # fmt: skip
             rotation = None
-            if not closing and snap.engineer and previous and previous.email.lower() != snap.engineer.email.lower():
+            if not closing and snap.engineer and moved:
                 rotation = {
                     "crm_id": snap.crm_id,
                     "number": snap.number,
                     "event_id": event.event_id,
                     "to": asdict(snap.engineer),
-                    "previous": asdict(previous),
+                    "previous": asdict(previous) if previous else None,
                 }
                 self.sv.queue.enqueue(s, ROTATE_KIND, rotation, key=f"handoff:{event.event_id}",
                                       lane=cases.lane(snap.crm_id))  # fmt: skip
@@ -214,8 +218,9 @@ class Lifecycle:
         engineer is in the room (and re-invited if they had left); the handoff card goes to the room, the
         timeline and the CRM once per event."""
         key = f"handoff:{payload['event_id']}"
-        handoff = Handoff(payload["crm_id"], Person(**payload["to"]), key, copy.OWNER_CHANGED,
-                          Person(**payload["previous"]))  # fmt: skip
+        previous = Person(**payload["previous"]) if payload.get("previous") else None
+        reason = copy.OWNER_CHANGED if previous else copy.TAKEN_FROM_QUEUE
+        handoff = Handoff(payload["crm_id"], Person(**payload["to"]), key, reason, previous, taken=previous is None)
         outcome = ensure_handoff(self.sv, handoff)
         log.info("case %s: owner change %s: %s", payload["number"], payload["event_id"], outcome)
 

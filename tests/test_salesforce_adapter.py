@@ -78,7 +78,7 @@ def test_owner_change_rotates_to_the_new_engineer_with_one_card(tmp_path: Path) 
         assert any("CaseRoom:" in c["CommentBody"] and "Kenji" in c["CommentBody"] for c in w.case(case_id)["comments"])
 
 
-def test_a_queue_owned_case_opens_with_the_customer_and_waits_for_an_engineer(tmp_path: Path) -> None:
+def test_a_queue_owned_case_opens_with_the_customer_and_is_handed_over_when_taken(tmp_path: Path) -> None:
     with salesforce_world(tmp_path) as w:
         queue = w.sf.add_queue("EMEA Tier 2")
         case_id, room_id = opened(w, owner=queue)
@@ -86,6 +86,13 @@ def test_a_queue_owned_case_opens_with_the_customer_and_waits_for_an_engineer(tm
         assert any("Waiting for an engineer" in t for t in w.texts(room_id))
         w.sf.update_case(case_id, OwnerId=w.users["kenji@support.example"])
         w.settle(lambda: "kenji@support.example" in w.members(room_id))
+        w.settle(lambda: any("CaseRoom: Taken by Kenji" in c["CommentBody"] for c in w.case(case_id)["comments"]))
+        # Taking the case from the queue is a handoff: one card in the room and one comment on the case.
+        cards = [t for t in w.texts(room_id) if t.startswith("Taken by Kenji Sato")]
+        assert len(cards) == 1, w.texts(room_id)
+        assert "taken from the queue in the CRM" in cards[0]
+        comments = [c["CommentBody"] for c in w.case(case_id)["comments"] if "Taken by" in c["CommentBody"]]
+        assert len(comments) == 1, comments
 
 
 def test_closure_files_the_transcript_and_the_shared_files_on_the_case(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ class Handoff:
     key: str  # timeline source key: one card per key, whatever the retries
     reason: str
     previous: Person | None = None  # None: whoever holds the case now
+    taken: bool = False  # taken from a CRM queue: nobody hands it over, so there is no previous engineer
 
 
 def ensure_handoff(sv: Services, h: Handoff) -> str:
@@ -51,7 +52,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
         if done is None and cases.step_done(room, h.key):
             return "done before"  # a plain handoff of earlier versions: nothing more to finish
         if done is None:
-            previous = h.previous or holder(s, case)
+            previous = None if h.taken else h.previous or holder(s, case)
             p = participant(s, case_id, h.to.email)
             again = p is not None and p.status in ("left", "removed")
             same = previous is not None and previous.email.lower() == h.to.email.lower()
@@ -127,7 +128,8 @@ def _card(s: Session, sv: Services, case: Case, previous: Person | None, h: Hand
         ("Files since the last handoff" if since else "Files so far", _listing(files, copy.NO_FILES)),
     ]
     previous_name = (previous.name or previous.email) if previous else None
-    return copy.handoff_card(case.number, previous=previous_name, new=h.to.name or h.to.email, rows=rows)
+    return copy.handoff_card(case.number, previous=previous_name, new=h.to.name or h.to.email, rows=rows,
+                             taken=h.taken)  # fmt: skip
 
 
 def _said(e: TimelineEvent) -> str:
