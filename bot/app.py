@@ -33,6 +33,7 @@ from bot.timing import WebhookTimer
 
 log = logging.getLogger(__name__)
 
+
 def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None) -> FastAPI:
     app = FastAPI(title="CaseRoom", version=__version__, docs_url=None, redoc_url=None)
     app.state.services = sv
