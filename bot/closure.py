@@ -12,9 +12,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import cases, copy, filing, timeline, transcript
+from bot import cases, copy, filing, timeline, transcript, upload_entries
+from bot.events import Actor
 from bot.jobs import WaitingFor
-from bot.membership import participant
+from bot.membership import display_name, participant
 from bot.models import Case, Room, RoomState
 from bot.services import Services
 from integrations.messaging import HistoryMessage
@@ -149,6 +150,14 @@ class _Closer:
 
 def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> None:
     """One platform message onto the timeline, keyed like live capture so each appears once."""
+    if msg.files and not msg.deleted:
+        who = display_name(s, case_id, Actor(msg.author_id, msg.author_email, msg.author_name))
+        upload_entries.record(s, case_id, message_id=msg.message_id, who=who, files=msg.files, said=msg.text,
+                              at=msg.created, actor_email=msg.author_email or None, parent_id=msg.parent_id,
+                              extra={"from_export": True})  # fmt: skip
+        for f in msg.files:
+            filing.add_file(s, case_id, f, by=msg.author_email, at=msg.created)
+        return
     kind = timeline.Kind.MESSAGE_DELETED if msg.deleted else timeline.Kind.MESSAGE
     timeline.record(
         s,

@@ -46,6 +46,11 @@ def upload_blocked(name: str, reason: str) -> str:
     return f"{name} uploaded a file that is not filed on the case: {reason}"
 
 
+def upload_entry(uploads: list[str], said: str) -> str:
+    """A message with files on the timeline: what was uploaded, then what its sender typed with it."""
+    return "; ".join(uploads) + (f": {said}" if said else "")
+
+
 def file_not_filed(name: str, error: str) -> str:
     reason = error.split(": ", 1)[-1] if ": " in error else error
     return f"{name} could not be filed on the CRM case: {reason}"

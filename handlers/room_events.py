@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import cases, copy, filing, timeline
+from bot import cases, copy, filing, timeline, upload_entries
 from bot.events import RoomEvent
 from bot.membership import display_name, participant
 from bot.models import Job, Participant, Role, TimelineEvent
@@ -47,24 +47,13 @@ def run(sv: Services, job: Job) -> None:
             return
         case, room = found
         assert case.id is not None
-        key = f"{ev.kind}:{ev.event_id}" if not ev.kind.startswith("message") else _message_key(ev)
         who = display_name(s, case.id, ev.actor)
-        timeline.record(
-            s,
-            case.id,
-            KINDS[ev.kind],
-            _timeline_text(ev, who),
-            at=ev.at,
-            actor_email=ev.actor.email or None,
-            actor_name=who or None,
-            data={
-                "message_id": ev.message_id,
-                "parent_id": ev.parent_id,
-                "announced": False,
-                "files": [f.name for f in ev.files],
-            },
-            source_key=key,
-        )
+        if ev.kind == "file":
+            entry = upload_entries.record(s, case.id, message_id=ev.message_id or ev.event_id, who=who, files=ev.files,
+                                          said=ev.text, at=ev.at, actor_email=ev.actor.email or None,
+                                          parent_id=ev.parent_id)  # fmt: skip
+        else:
+            entry = _record(s, case.id, ev, who)
         _track_people(s, case.id, ev)
         for f in ev.files:
             added = filing.add_file(s, case.id, f, by=ev.actor.email or ev.actor.name, at=ev.at)
@@ -72,21 +61,35 @@ def run(sv: Services, job: Job) -> None:
                 # In this transaction: the file's row and its filing job exist together or not at all.
                 filing.enqueue_file(s, sv, case.id, case.crm_id, ev.platform, added)
         s.commit()
-        entry = s.execute(
-            select(TimelineEvent).where(TimelineEvent.case_id == case.id, TimelineEvent.source_key == key)  # type: ignore[arg-type]
-        ).scalar_one()
+        assert entry.id is not None
+        entry_id = entry.id
+        pending, announcement = upload_entries.unannounced(entry) if ev.files else ([], _announcement(ev, who))
+        announced = bool(entry.data.get("announced"))
         room_id = room.room_id
         # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
         open_room = not cases.winding_down(room)
 
-    announcement = _announcement(ev, who)
-    if announcement and not entry.data.get("announced") and room_id and open_room and _post(sv, ev, announcement):
+    if announcement and not announced and room_id and open_room and _post(sv, ev, announcement):
         with sv.db.session() as s:
-            row = s.get(TimelineEvent, entry.id)
-            assert row is not None
-            row.data = {**row.data, "announced": True}
-            s.add(row)
+            if pending:
+                upload_entries.mark_announced(s, entry_id, pending)
+            else:
+                row = s.get(TimelineEvent, entry_id)
+                assert row is not None
+                row.data = {**row.data, "announced": True}
+                s.add(row)
             s.commit()
+
+
+def _record(s: Session, case_id: int, ev: RoomEvent, who: str) -> TimelineEvent:
+    """A join, leave, message, edit or deletion onto the timeline, once per platform event."""
+    key = _message_key(ev) if ev.kind.startswith("message") else f"{ev.kind}:{ev.event_id}"
+    timeline.record(s, case_id, KINDS[ev.kind], _timeline_text(ev, who), at=ev.at, actor_email=ev.actor.email or None,
+                    actor_name=who or None, data={"message_id": ev.message_id, "parent_id": ev.parent_id,
+                                                  "announced": False},
+                    source_key=key)  # fmt: skip
+    q = select(TimelineEvent).where(TimelineEvent.case_id == case_id, TimelineEvent.source_key == key)  # type: ignore[arg-type]
+    return s.execute(q).scalar_one()
 
 
 def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
@@ -114,22 +117,11 @@ def _timeline_text(ev: RoomEvent, name: str) -> str:
         return copy.joined(name)
     if ev.kind == "left":
         return copy.left(name)
-    if ev.kind == "file":
-        return _uploads(ev, name)
     return ev.text
 
 
 def _announcement(ev: RoomEvent, name: str) -> str | None:
-    if ev.kind in ("joined", "left"):
-        return _timeline_text(ev, name)
-    if ev.files:
-        return _uploads(ev, name)
-    return None
-
-
-def _uploads(ev: RoomEvent, name: str) -> str:
-    return "; ".join(copy.upload_blocked(name, f.blocked) if f.blocked else copy.uploaded(name, f.name, f.size)
-                     for f in ev.files)  # fmt: skip
+    return _timeline_text(ev, name) if ev.kind in ("joined", "left") else None
 
 
 def _track_people(s: Session, case_id: int, ev: RoomEvent) -> None:

@@ -6,6 +6,7 @@ Through the Webex emulator (real SDK, real webhooks) and the recording CRM doubl
 from __future__ import annotations
 
 import base64
+import json
 import re
 import threading
 from pathlib import Path
@@ -75,6 +76,11 @@ def test_an_upload_racing_closure_is_filed_once_and_closure_waits_for_it(tmp_pat
         assert filed(w).count("router-dump.bin") == 1
         assert filed(w).count("case-00001234-transcript.html") == 1
         assert w.rt.queue.counts().get(JobStatus.DEAD, 0) == 0
+        # Live capture and closure's export meet on the message: the upload is one entry, with its text.
+        [doc] = [c["text"] for c in w.state.calls("crm.attach_file") if c["name"].endswith("transcript.json")]
+        carols = [e["text"] for e in json.loads(doc)["entries"] if (e["actor"] or {}).get("email") == CUSTOMER]
+        assert [t for t in carols if "router-dump" in t or "the dump" in t] == [
+            "carol uploaded router-dump.bin (1.5 KB): the dump"]
 
 
 def test_a_crash_between_the_file_row_and_its_job_loses_nothing(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ announcements carry names and e-mail addresses. The bot's own messages and joins
 from __future__ import annotations
 
 import json
+import logging
 import re
 from contextlib import suppress
+from decimal import Decimal
 from typing import Any
 
 from bot import commands
@@ -20,6 +22,8 @@ from integrations.messaging import CANCELLED, FileRef
 from integrations.slack.errors import SlackRefusal
 from integrations.slack.messenger import CANCEL_ACTION, SlackMessenger, ts_time
 from integrations.slack.text import unescape
+
+log = logging.getLogger(__name__)
 
 MEMBER_KINDS: dict[str, RoomEventKind] = {"member_joined_channel": "joined", "member_left_channel": "left"}
 
@@ -47,6 +51,8 @@ class InboundJob:
                                        ts_time(event["event_ts"]), self._actor(event["user"])))  # fmt: skip
         elif event["type"] == "message":
             self._message(body["event_id"], event, bot)
+        elif event["type"] == "file_shared":
+            self._file_shared(body["event_id"], event, bot)
 
     def _message(self, event_id: str, event: dict[str, Any], bot: str) -> None:
         subtype = event.get("subtype")
@@ -81,6 +87,28 @@ class InboundJob:
         self._submit(RoomEvent("slack", event["channel"], "file" if files else "message", event_id,
                                ts_time(event["ts"]), self._actor(user), text=unescape(text), message_id=event["ts"],
                                parent_id=parent, files=files))  # fmt: skip
+
+    def _file_shared(self, event_id: str, event: dict[str, Any], bot: str) -> None:
+        """A file shared in a channel: onto the entry of the message that holds it, whichever event comes first.
+
+        The event names the file, not the message: ``files.info`` lists its shares, the latest one in this
+        channel at the event's time is the message, and the upload is keyed by that message's ts as the
+        ``message`` event (when subscribed) and closure's export key it.
+        """
+        user, channel = event.get("user_id"), event.get("channel_id")
+        if not user or user == bot or not channel:
+            return
+        found = self.messenger.shared_file(event["file_id"], channel)
+        shares = [x for x in (found[1] if found else []) if x.get("ts")]
+        if found is None or not shares:
+            log.info("file %s shared in %s: no message holds it there (deleted since?)", event["file_id"], channel)
+            return
+        shares.sort(key=lambda x: Decimal(x["ts"]))
+        at = Decimal(event.get("event_ts") or shares[-1]["ts"])
+        share = ([x for x in shares if Decimal(x["ts"]) <= at] or shares)[-1]
+        parent = share.get("thread_ts") if share.get("thread_ts") not in (None, share["ts"]) else None
+        self._submit(RoomEvent("slack", channel, "file", event_id, ts_time(share["ts"]), self._actor(user),
+                               message_id=share["ts"], parent_id=parent, files=(found[0],)))  # fmt: skip
 
     def _button(self, body: dict[str, Any]) -> None:
         """A click on a confirmation's buttons: the command again, from whoever clicked, marked confirmed.

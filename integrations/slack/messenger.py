@@ -317,6 +317,22 @@ class SlackMessenger:
                               parent_id=parent, edited=ts_time(edited) if edited else None, files=files)  # fmt: skip
 
     # -- files ------------------------------------------------------------------------------------
+    def shared_file(self, file_id: str, channel: str) -> tuple[FileRef, list[dict[str, Any]]] | None:
+        """A file (``files.info``) and its shares in ``channel``, each naming the message (``ts``) that holds it.
+
+        ``None`` when the file is gone (deleted since it was shared).
+        """
+        try:
+            info = call("files.info", self.client.files_info, file=file_id)["file"]
+        except SlackRefusal as exc:
+            if exc.code == "file_not_found":
+                return None
+            raise
+        shares = info.get("shares") or {}
+        here = [*(shares.get("public") or {}).get(channel, ()), *(shares.get("private") or {}).get(channel, ())]
+        name = info.get("name") or info.get("title") or info["id"]
+        return FileRef(info["id"], name, info.get("size"), info.get("mimetype")), here
+
     def download_file(self, file: FileRef) -> DownloadedFile:
         # Slack Connect files may say "check_file_info": files.info gives the download URL either way.
         info = call("files.info", self.client.files_info, file=file.file_id)["file"]

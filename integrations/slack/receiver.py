@@ -77,9 +77,14 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
         store(body, event.get("channel", ""))
 
     @bolt.event("file_shared")
+    def file_shared(body: dict[str, Any], event: dict[str, Any]) -> None:
+        # Often also told by a ``message`` event, but not always (an app not subscribed to the channel's
+        # messages, a share Slack reports only this way): kept, and met with the message on its ts.
+        store(body, event.get("channel_id", ""))
+
     @bolt.event("app_mention")
     def covered(body: dict[str, Any]) -> None:
-        # The same upload or mention also arrives as a ``message`` event, which carries everything needed.
+        # The same mention also arrives as a ``message`` event, which carries everything needed.
         metrics.WEBHOOKS.labels(source="slack", outcome="ignored").inc()
 
     @bolt.command(re.compile(r"^/case"))

@@ -51,6 +51,21 @@ def one_of(*schemas: dict[str, Any]) -> dict[str, Any]:
 # Where the live Web API differs from the (2019-2020) published spec: (JSON pointer into the vendored document,
 # change, value). "extend" adds properties to an object schema (a definition's name: all of its properties);
 # "drop_required" removes names from its required list.
+USER = {"$ref": "#/definitions/defs_user_id"}
+# One file share, as Slack's file object documents it: the message (ts, and thread_ts for a reply) and its thread.
+SHARES = {"type": "array", "items": {"type": "object", "additionalProperties": False,
+                                     "required": ["ts", "channel_name", "team_id"],
+                                     "properties": {
+                                         "ts": {"$ref": "#/definitions/defs_ts"},
+                                         "thread_ts": {"$ref": "#/definitions/defs_ts"},
+                                         "channel_name": {"type": "string"},
+                                         "team_id": {"$ref": "#/definitions/defs_team"},
+                                         "share_user_id": USER,
+                                         "source": {"type": "string"},
+                                         "reply_users": {"type": "array", "items": USER},
+                                         "reply_users_count": {"type": "integer"},
+                                         "reply_count": {"type": "integer"}}}}  # fmt: skip
+
 LIVE_API: list[tuple[str, str, Any]] = [
     # Bot tokens: auth.test also answers bot_id (and app_id / enterprise_id on newer workspaces).
     ("/paths/~1auth.test/get/responses/200/schema", "extend", {"bot_id": {"$ref": "#/definitions/defs_bot_id"}}),
@@ -73,6 +88,10 @@ LIVE_API: list[tuple[str, str, Any]] = [
     # Conversation objects now also carry context_team_id and updated (milliseconds).
     ("/definitions/objs_conversation/items/0", "extend", {"context_team_id": {"$ref": "#/definitions/defs_team"},
                                                           "updated": {"type": "integer"}}),
+    # A file's shares are keyed by channel id, each a list of the messages sharing it there (the file object's
+    # documented "shares"); the published schema, with no properties and none additional, allows only {}.
+    ("/definitions/objs_file/properties/shares/properties/public", "keyed", ("^C[A-Z0-9]{2,}$", SHARES)),
+    ("/definitions/objs_file/properties/shares/properties/private", "keyed", ("^[CG][A-Z0-9]{2,}$", SHARES)),
 ]  # fmt: skip
 
 
@@ -103,6 +122,9 @@ def live_document() -> dict[str, Any]:
         if change == "extend":
             extra = pointer(doc, f"/definitions/{value}")["properties"] if isinstance(value, str) else value
             target["properties"] = {**extra, **target["properties"]}
+        elif change == "keyed":
+            pattern, schema = value
+            target["patternProperties"] = {pattern: schema}
         elif change == "drop_required":
             target["required"] = [r for r in target["required"] if r not in value]
     return doc

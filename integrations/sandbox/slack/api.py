@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from integrations.sandbox.slack.model import Channel, Message, User
+from integrations.sandbox.slack.model import Channel, FileObj, Message, User
 from integrations.sandbox.slack.wire import SlackError, decode_cursor, encode_cursor, fail, ok, ts_key
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 HISTORY_MAX = 999
 LIST_MAX = 1000
+
+# A file object's ``shares``: "public"/"private" -> channel id -> the messages sharing the file there.
+Shares = dict[str, dict[str, list[dict[str, Any]]]]
 
 
 @dataclass
@@ -403,7 +406,24 @@ class WebApi:
     # -- files ----------------------------------------------------------------------------------------
     def _file_json(self, c: Call, file_id: str) -> dict[str, Any]:
         f = self.store.files[file_id]
-        return f.to_json(c.base, self.store.team_id, self.store.team_domain)
+        return f.to_json(c.base, self.store.team_id, self.store.team_domain) | {"shares": self._shares(f)}
+
+    def _shares(self, f: FileObj) -> Shares:
+        """The file object's ``shares``: per channel, the messages that carry the file (``public`` or ``private``)."""
+        found: Shares = {}
+        for ch in (self.store.channels[cid] for cid in f.channels if cid in self.store.channels):
+            for msg in ch.messages.values():
+                if msg.deleted or f.id not in msg.files:
+                    continue
+                repliers = sorted({ch.messages[r].user for r in msg.replies if r in ch.messages})
+                share: dict[str, Any] = {"reply_users": repliers, "reply_users_count": len(repliers),
+                                         "reply_count": len(msg.replies),
+                                         "ts": msg.ts, "channel_name": ch.name, "team_id": self.store.team_id,
+                                         "share_user_id": msg.user, "source": "UNKNOWN"}  # fmt: skip
+                if msg.thread_ts and msg.thread_ts != msg.ts:
+                    share["thread_ts"] = msg.thread_ts
+                found.setdefault("private" if ch.is_private else "public", {}).setdefault(ch.id, []).append(share)
+        return found
 
     def file_info(self, c: Call) -> dict[str, Any]:
         f = self.store.files.get(c.need("file"))
