@@ -9,6 +9,7 @@ text, and each file is announced in the room once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -35,7 +36,7 @@ def record(
     who: str,
     files: Sequence[FileRef],
     said: str = "",
-    at: Any = None,
+    at: datetime | None = None,
     actor_email: str | None = None,
     parent_id: str | None = None,
     extra: dict[str, Any] | None = None,
