@@ -155,9 +155,13 @@ def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> Non
         upload_entries.record(s, case_id, message_id=msg.message_id, who=who, files=msg.files, said=msg.text,
                               at=msg.created, actor_email=msg.author_email or None, parent_id=msg.parent_id,
                               extra={"from_export": True})  # fmt: skip
-        for f in msg.files:
-            filing.add_file(s, case_id, f, by=msg.author_email, at=msg.created)
-        return
+    else:
+        _record_message(s, case_id, msg)
+    for f in msg.files:
+        filing.add_file(s, case_id, f, by=msg.author_email, at=msg.created)
+
+
+def _record_message(s: Session, case_id: int, msg: HistoryMessage) -> None:
     kind = timeline.Kind.MESSAGE_DELETED if msg.deleted else timeline.Kind.MESSAGE
     timeline.record(
         s,
@@ -176,5 +180,3 @@ def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> Non
         },
         source_key=f"msg:{msg.message_id}",
     )
-    for f in msg.files:
-        filing.add_file(s, case_id, f, by=msg.author_email, at=msg.created)

@@ -60,6 +60,12 @@ def record(
     return new_id is not None
 
 
+def keyed(session: Session, case_id: int, source_key: str, *, lock: bool = False) -> TimelineEvent | None:
+    """The case's entry recorded under ``source_key``; ``lock`` holds its row where the database can."""
+    q = select(TimelineEvent).where(TimelineEvent.case_id == case_id, TimelineEvent.source_key == source_key)  # type: ignore[arg-type]
+    return session.execute(q.with_for_update() if lock else q).scalar_one_or_none()
+
+
 def events(session: Session, case_id: int, *, kinds: set[Kind] | None = None) -> list[TimelineEvent]:
     q = select(TimelineEvent).where(TimelineEvent.case_id == case_id)  # type: ignore[arg-type]
     if kinds:

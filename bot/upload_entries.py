@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import copy, timeline
@@ -46,9 +45,9 @@ def record(
              "said": "", "announced_files": [], **(extra or {})}  # fmt: skip
     timeline.record(s, case_id, timeline.Kind.FILE, "", at=at, actor_email=actor_email, actor_name=who or None,
                     data=fresh, source_key=key(message_id))  # fmt: skip
-    # Locked where the database can: closure's export may meet the live event on the same entry.
-    q = select(TimelineEvent).where(TimelineEvent.case_id == case_id, TimelineEvent.source_key == key(message_id))  # type: ignore[arg-type]
-    entry: TimelineEvent = s.execute(q.with_for_update()).scalar_one()
+    # Locked: closure's export may meet the live event on the same entry.
+    entry = timeline.keyed(s, case_id, key(message_id), lock=True)
+    assert entry is not None
     data = {**fresh, **entry.data}
     ids, names, uploads = list(data["file_ids"]), list(data["files"]), list(data["uploads"])
     for f in files:

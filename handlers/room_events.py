@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import cases, copy, filing, timeline, upload_entries
@@ -88,8 +87,9 @@ def _record(s: Session, case_id: int, ev: RoomEvent, who: str) -> TimelineEvent:
                     actor_name=who or None, data={"message_id": ev.message_id, "parent_id": ev.parent_id,
                                                   "announced": False},
                     source_key=key)  # fmt: skip
-    q = select(TimelineEvent).where(TimelineEvent.case_id == case_id, TimelineEvent.source_key == key)  # type: ignore[arg-type]
-    return s.execute(q).scalar_one()
+    entry = timeline.keyed(s, case_id, key)
+    assert entry is not None
+    return entry
 
 
 def _post(sv: Services, ev: RoomEvent, text: str) -> bool:

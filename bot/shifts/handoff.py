@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import cases, copy, filing, timeline
@@ -48,7 +47,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
         if case is None or case.id is None or room is None or not room.room_id or room.state != RoomState.OPEN:
             return "no open room"
         case_id, platform, room_id = case.id, room.platform, room.room_id
-        done = _entry(s, case_id, h.key)
+        done = timeline.keyed(s, case_id, h.key)
         if done is None and cases.step_done(room, h.key):
             return "done before"  # a plain handoff of earlier versions: nothing more to finish
         if done is None:
@@ -74,7 +73,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
                 "card": card.as_text(), "previous_removed": False}  # fmt: skip
         timeline.record(s, case_id, timeline.Kind.HANDOFF, card.title, at=sv.clock(), data=data, source_key=h.key)
         s.commit()
-        entry = _entry(s, case_id, h.key)
+        entry = timeline.keyed(s, case_id, h.key)
         assert entry is not None and entry.id is not None
     _finish(sv, case_id, h.crm_id, platform, room_id, entry.id, str(data["from"] or ""))
     return "handed over"
@@ -164,11 +163,6 @@ def _tz_of(s: Session, case: Case, email: str) -> str | None:
 
 
 # -- recording -------------------------------------------------------------------------------------
-def _entry(s: Session, case_id: int, key: str) -> TimelineEvent | None:
-    q = select(TimelineEvent).where(TimelineEvent.case_id == case_id, TimelineEvent.source_key == key)  # type: ignore[arg-type]
-    return s.execute(q).scalar_one_or_none()
-
-
 def _last_handoff(s: Session, case_id: int) -> TimelineEvent | None:
     found = timeline.events(s, case_id, kinds={timeline.Kind.HANDOFF})
     return found[-1] if found else None
