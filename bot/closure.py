@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import cases, copy, filing, timeline, transcript, upload_entries
+from bot import cases, copy, filing, message_entries, timeline, transcript
 from bot.events import Actor
 from bot.jobs import WaitingFor
 from bot.membership import display_name, participant
@@ -152,9 +152,9 @@ def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> Non
     """One platform message onto the timeline, keyed like live capture so each appears once."""
     if msg.files and not msg.deleted:
         who = display_name(s, case_id, Actor(msg.author_id, msg.author_email, msg.author_name))
-        upload_entries.record(s, case_id, message_id=msg.message_id, who=who, files=msg.files, said=msg.text,
-                              at=msg.created, actor_email=msg.author_email or None, parent_id=msg.parent_id,
-                              extra={"from_export": True})  # fmt: skip
+        message_entries.record_upload(s, case_id, message_id=msg.message_id, who=who, files=msg.files,
+                                      said=msg.text, at=msg.created, actor_email=msg.author_email or None,
+                                      parent_id=msg.parent_id, extra={"from_export": True})  # fmt: skip
     else:
         _record_message(s, case_id, msg)
     for f in msg.files:

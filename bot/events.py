@@ -126,6 +126,10 @@ class CommandRequest:
     at: datetime
     reply_token: str | None = None  # e.g. Slack's response_url: where a private answer goes
     confirmed: bool = False  # a destructive command its asker confirmed with a button
+    # The platform message that typed it, when one did (a slash command or a button press is no message): the
+    # command's timeline entry is that message's entry, so closure's export of the room meets it there.
+    message_id: str | None = None
+    parent_id: str | None = None  # the thread it was typed in
 
     def to_payload(self) -> dict[str, Any]:
         d = asdict(self)
@@ -142,4 +146,6 @@ class CommandRequest:
             at=datetime.fromisoformat(p["at"]),
             reply_token=p.get("reply_token"),
             confirmed=bool(p.get("confirmed", False)),
+            message_id=p.get("message_id"),
+            parent_id=p.get("parent_id"),
         )

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 import handlers.commands  # noqa: F401  (registers the command families)
-from bot import cases, timeline
+from bot import cases, message_entries, timeline
 from bot.commands import Invocation, Reply, echo_audience, parse, registry
 from bot.events import CommandRequest
 from bot.membership import participant_for
@@ -97,23 +97,22 @@ def _answer(sv: Services, req: CommandRequest, case: Case, room: Room, role: Rol
     assert case.id is not None
     name, args, raw = parse(req.text)
     reply = registry.run(Invocation(sv, req, case, room, role, name, args, raw, key))
+    text = f"/case {req.text.strip()}".strip()
+    data = {
+        "command": name,
+        "role": str(role) if role else "stranger",
+        "public": reply.public,
+        "audience": echo_audience(name),
+        "parent_id": req.parent_id,
+    }
+    email, who = req.actor.email or None, req.actor.name or None
     with sv.db.session() as s:
-        timeline.record(
-            s,
-            case.id,
-            timeline.Kind.COMMAND,
-            f"/case {req.text.strip()}".strip(),
-            at=req.at,
-            actor_email=req.actor.email or None,
-            actor_name=req.actor.name or None,
-            data={
-                "command": name,
-                "role": str(role) if role else "stranger",
-                "public": reply.public,
-                "audience": echo_audience(name),
-            },
-            source_key=key,
-        )
+        if req.message_id:  # typed as a message: that message's one entry, wherever the room's events meet it
+            message_entries.record_command(s, case.id, message_id=req.message_id, text=text, at=req.at,
+                                           actor_email=email, actor_name=who, data=data)  # fmt: skip
+        else:
+            timeline.record(s, case.id, timeline.Kind.COMMAND, text, at=req.at, actor_email=email, actor_name=who,
+                            data=data, source_key=key)  # fmt: skip
         s.commit()
     return reply
 

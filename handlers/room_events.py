@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot import cases, copy, filing, timeline, upload_entries
+from bot import cases, copy, filing, message_entries, timeline
 from bot.events import RoomEvent
 from bot.membership import display_name, participant
 from bot.models import Job, Participant, Role, TimelineEvent
@@ -48,9 +48,9 @@ def run(sv: Services, job: Job) -> None:
         assert case.id is not None
         who = display_name(s, case.id, ev.actor)
         if ev.kind == "file":
-            entry = upload_entries.record(s, case.id, message_id=ev.message_id or ev.event_id, who=who, files=ev.files,
-                                          said=ev.text, at=ev.at, actor_email=ev.actor.email or None,
-                                          parent_id=ev.parent_id)  # fmt: skip
+            entry = message_entries.record_upload(s, case.id, message_id=ev.message_id or ev.event_id, who=who,
+                                                  files=ev.files, said=ev.text, at=ev.at, parent_id=ev.parent_id,
+                                                  actor_email=ev.actor.email or None)  # fmt: skip
         else:
             entry = _record(s, case.id, ev, who)
         _track_people(s, case.id, ev)
@@ -62,7 +62,7 @@ def run(sv: Services, job: Job) -> None:
         s.commit()
         assert entry.id is not None
         entry_id = entry.id
-        pending, announcement = upload_entries.unannounced(entry) if ev.files else ([], _announcement(ev, who))
+        pending, announcement = message_entries.unannounced(entry) if ev.files else ([], _announcement(ev, who))
         announced = bool(entry.data.get("announced"))
         room_id = room.room_id
         # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
@@ -71,7 +71,7 @@ def run(sv: Services, job: Job) -> None:
     if announcement and not announced and room_id and open_room and _post(sv, ev, announcement):
         with sv.db.session() as s:
             if pending:
-                upload_entries.mark_announced(s, entry_id, pending)
+                message_entries.mark_announced(s, entry_id, pending)
             else:
                 row = s.get(TimelineEvent, entry_id)
                 assert row is not None

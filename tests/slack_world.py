@@ -85,6 +85,13 @@ class SlackWorld:
         self.settle(lambda: bool(self.state.calls("crm.write_room_url")))
         return self.channel()
 
+    def opened_with_customer(self) -> str:
+        """The case's channel, opened, with Carol (the customer) in it: its id."""
+        cid = str(self.opened()["id"])
+        self.emu.accept_invite(email=CUSTOMER)
+        self.settle(lambda: any("carol joined the room" in t for t in self.texts(cid)))
+        return cid
+
 
 @contextmanager
 def slack_world(tmp_path: Path, *, connect_enabled: bool = True, workers: int = 2,

@@ -39,9 +39,7 @@ def test_webex_a_command_carrying_a_file_runs_and_the_file_is_announced(tmp_path
 
 def test_slack_a_mention_with_logs_is_an_upload_and_a_mentioned_command_still_runs(tmp_path: Path) -> None:
     with slack_world(tmp_path) as w:
-        cid = w.opened()["id"]
-        w.emu.accept_invite(email=SLACK_CUSTOMER)
-        w.settle(lambda: any("carol joined the room" in t for t in w.texts(cid)))
+        cid = w.opened_with_customer()
         bot = w.emu.bot_user_id
         w.emu.act_message(SLACK_CUSTOMER, cid, f"<@{bot}> here are the logs", file=DUMP)
         w.settle(lambda: any(c["name"] == "router-dump.zip" for c in w.state.calls("crm.attach_file")))

@@ -17,9 +17,7 @@ DUMP = {"name": "router-dump.zip", "mime": "application/zip", "content_b64": bas
 
 def upload_and_close(w: SlackWorld) -> tuple[list[str], list[dict[str, Any]]]:
     """Carol uploads the dump with a line of text, the case closes: the room's announcements and the filed record."""
-    cid = w.opened()["id"]
-    w.emu.accept_invite(email=CUSTOMER)
-    w.settle(lambda: any("carol joined the room" in t for t in w.texts(cid)))
+    cid = w.opened_with_customer()
     w.emu.act_message(CUSTOMER, cid, "here are the logs", file=DUMP)
     w.settle(lambda: any(c["name"] == "router-dump.zip" for c in w.state.calls("crm.attach_file")))
     w.settle()

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from contextlib import suppress
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -76,14 +77,15 @@ class InboundJob:
         files = tuple(FileRef(f["id"], f.get("name") or f.get("title") or f["id"], f.get("size"), f.get("mimetype"))
                       for f in event.get("files", []))  # fmt: skip
         mention = re.match(rf"^\s*<@{re.escape(bot)}(\|[^>]*)?>\s*", text)
+        parent = event.get("thread_ts") if event.get("thread_ts") not in (None, event["ts"]) else None
         # "@CaseRoom status" is a command; "@CaseRoom here are the logs" a message. Either way its files count.
         command = unescape(text[mention.end() :]) if mention else ""
         if mention and commands.addressed(command):
-            req = CommandRequest("slack", event["channel"], Actor(user), command, ts_time(event["ts"]))
+            req = CommandRequest("slack", event["channel"], Actor(user), command, ts_time(event["ts"]),
+                                 message_id=event["ts"], parent_id=parent)  # fmt: skip
             self._command(req, f"slack:mention:{event['ts']}")
             if not files:
                 return
-        parent = event.get("thread_ts") if event.get("thread_ts") not in (None, event["ts"]) else None
         self._submit(RoomEvent("slack", event["channel"], "file" if files else "message", event_id,
                                ts_time(event["ts"]), self._actor(user), text=unescape(text), message_id=event["ts"],
                                parent_id=parent, files=files))  # fmt: skip
@@ -142,8 +144,7 @@ class InboundJob:
 
     def _command(self, req: CommandRequest, key: str) -> None:
         email, name = self.messenger.person(req.actor.user_id)
-        enriched = CommandRequest(req.platform, req.room_id, Actor(req.actor.user_id, email, name or req.actor.name),
-                                  req.text, req.at, req.reply_token, confirmed=req.confirmed)  # fmt: skip
+        enriched = replace(req, actor=Actor(req.actor.user_id, email, name or req.actor.name))
         self.queue.submit(command_requests.KIND, enriched.to_payload(), key=key)
 
     def _submit(self, ev: RoomEvent) -> None:

@@ -96,7 +96,8 @@ class NotificationJob:
         # logs" is a message). Either way the message's files are announced and recorded.
         command = self._command_text(text, mentioned)
         if COMMAND.match(text) or (mentioned and commands.addressed(command)):
-            req = CommandRequest("webex", msg.roomId, actor, command, created)
+            req = CommandRequest("webex", msg.roomId, actor, command, created, message_id=msg.id,
+                                 parent_id=msg.parentId)  # fmt: skip
             # Keyed by the message: submitted once however often a scan makes this job wait below.
             self.queue.submit(command_requests.KIND, req.to_payload(), key=f"webex:command:{msg.id}")
             if not msg.files:

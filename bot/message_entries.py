@@ -1,9 +1,9 @@
-"""One timeline entry per message that carries files, whichever event brings them, in whatever order.
+"""One timeline entry per platform message, whichever events tell of it, in whatever order.
 
 Slack tells of an upload twice (``file_shared`` and the ``message`` holding the file), and either may come first
-or alone; Webex sends the message once; closure exports the room's messages again. All of them meet on the
-message's id (``msg:<id>``, the key plain messages use too): the entry gathers the message's files and its typed
-text, and each file is announced in the room once.
+or alone; Webex sends the message once; a message may also be a ``/case`` command (run by its own job); closure
+exports the room's messages again. All of them meet on the message's id (``msg:<id>``): the entry gathers the
+message's files and its typed text, each file is announced in the room once, and a command stays a command.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def describe(who: str, f: FileRef) -> str:
     return copy.upload_blocked(who, f.blocked) if f.blocked else copy.uploaded(who, f.name, f.size)
 
 
-def record(
+def record_upload(
     s: Session,
     case_id: int,
     *,
@@ -56,10 +56,38 @@ def record(
             names.append(f.name)
             uploads.append(describe(who, f))
     entry.data = {**data, "file_ids": ids, "files": names, "uploads": uploads, "said": data["said"] or said}
-    entry.kind = str(timeline.Kind.FILE)
-    entry.text = copy.upload_entry(uploads, entry.data["said"])
+    if entry.kind != timeline.Kind.COMMAND:  # a command's entry shows the command, its files beside it
+        entry.kind = str(timeline.Kind.FILE)
+        entry.text = copy.upload_entry(uploads, entry.data["said"])
     s.add(entry)
     return entry
+
+
+def record_command(
+    s: Session,
+    case_id: int,
+    *,
+    message_id: str,
+    text: str,
+    at: datetime,
+    actor_email: str | None,
+    actor_name: str | None,
+    data: dict[str, Any],
+) -> None:
+    """The message's entry shown as the command it typed, keeping what other events put there (its files)."""
+    data = {**data, "message_id": message_id}
+    timeline.record(s, case_id, timeline.Kind.COMMAND, text, at=at, actor_email=actor_email, actor_name=actor_name,
+                    data=data, source_key=key(message_id))  # fmt: skip
+    entry = timeline.keyed(s, case_id, key(message_id), lock=True)
+    assert entry is not None
+    if entry.kind == timeline.Kind.COMMAND:
+        return
+    # The message's upload (or closure's export of it) came first: the entry becomes the command.
+    entry.kind = str(timeline.Kind.COMMAND)
+    entry.text = text
+    entry.actor_name = entry.actor_name or actor_name
+    entry.data = {**entry.data, **data}
+    s.add(entry)
 
 
 def unannounced(entry: TimelineEvent) -> tuple[list[str], str]:
