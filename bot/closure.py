@@ -178,5 +178,5 @@ def _record_message(s: Session, case_id: int, msg: HistoryMessage) -> None:
             "files": [f.name for f in msg.files],
             "from_export": True,
         },
-        source_key=f"msg:{msg.message_id}",
+        source_key=message_entries.key(msg.message_id),
     )

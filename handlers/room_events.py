@@ -82,7 +82,8 @@ def run(sv: Services, job: Job) -> None:
 
 def _record(s: Session, case_id: int, ev: RoomEvent, who: str) -> TimelineEvent:
     """A join, leave, message, edit or deletion onto the timeline, once per platform event."""
-    key = _message_key(ev) if ev.kind.startswith("message") else f"{ev.kind}:{ev.event_id}"
+    # A message's entry is keyed as closure's export keys it, so each message is recorded once.
+    key = message_entries.key(ev.message_id) if ev.kind == "message" and ev.message_id else f"{ev.kind}:{ev.event_id}"
     timeline.record(s, case_id, KINDS[ev.kind], _timeline_text(ev, who), at=ev.at, actor_email=ev.actor.email or None,
                     actor_name=who or None, data={"message_id": ev.message_id, "parent_id": ev.parent_id,
                                                   "announced": False},
@@ -103,13 +104,6 @@ def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
             return False
         raise
     return True
-
-
-def _message_key(ev: RoomEvent) -> str:
-    # Same key as the close-time export for the original message, so each message is recorded once.
-    if ev.kind == "message":
-        return f"msg:{ev.message_id}"
-    return f"{ev.kind}:{ev.event_id}"
 
 
 def _timeline_text(ev: RoomEvent, name: str) -> str:
