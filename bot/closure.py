@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import cases, copy, filing, message_entries, timeline, transcript
+from bot import bot_posts, cases, copy, filing, message_entries, timeline, transcript
 from bot.events import Actor
 from bot.jobs import WaitingFor
 from bot.membership import display_name, participant
@@ -86,7 +86,7 @@ class _Closer:
             self.room = room
 
     def announce(self) -> None:
-        self.messenger.post(self.room_id, copy.closing(self.case.number))
+        bot_posts.say(self.sv, self.case_id, self.room.platform, self.room_id, copy.closing(self.case.number))
 
     def export_history(self) -> None:
         """Fill the timeline's gaps from the platform's history (live capture may have missed some)."""
@@ -150,6 +150,8 @@ class _Closer:
 
 def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> None:
     """One platform message onto the timeline, keyed like live capture so each appears once."""
+    if bot_posts.known(s, case_id, msg.message_id):
+        return  # the bot's own post, recorded when it was posted
     if msg.files and not msg.deleted:
         who = display_name(s, case_id, Actor(msg.author_id, msg.author_email, msg.author_name))
         message_entries.record_upload(s, case_id, message_id=msg.message_id, who=who, files=msg.files,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from integrations.messaging import Card
 
+BOT = "CaseRoom"  # who speaks, on the timeline, when the bot posts in a room
+
 
 def human_size(n: int | None) -> str:
     if n is None:

@@ -14,7 +14,7 @@ from dataclasses import asdict, replace
 from functools import partial
 from typing import Any
 
-from bot import cases, copy, filing, search, timeline
+from bot import bot_posts, cases, copy, filing, search, timeline
 from bot.closure import ensure_closed
 from bot.events import CaseEvent
 from bot.membership import ensure_member
@@ -183,7 +183,10 @@ class Lifecycle:
         together(steps, sv.settings.parallel_calls)
 
         if not cases.step_done(room, "welcome"):
-            messenger.post(
+            bot_posts.say(
+                sv,
+                case_id,
+                platform,
                 room.room_id,
                 copy.welcome(
                     case.number,
@@ -200,7 +203,7 @@ class Lifecycle:
             with sv.db.session() as s:
                 hits = search.similar(s, case_id, case.subject, case.description, limit=3)
             if hits:
-                messenger.post(room.room_id, search.for_room(hits, sv.stable_url))
+                bot_posts.say(sv, case_id, platform, room.room_id, search.for_room(hits, sv.stable_url))
                 if sv.crm:
                     details = search.describe(hits, "CaseRoom: similar resolved cases", sv.stable_url)
                     filing.comment(sv, case_id, crm_id, "similar_cases", details)

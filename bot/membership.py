@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import copy, filing, timeline
+from bot import bot_posts, copy, filing, timeline
 from bot.events import Actor
 from bot.models import Participant, Role
 from bot.services import Services
@@ -98,14 +98,15 @@ def ensure_member(
     result = sv.messenger(platform).add_member(room_id, email, external=external)
 
     # Tell people first, then record: a crash in between repeats the message rather than losing it.
+    posted = None
     if result.outcome == MemberOutcome.REFUSED:
-        sv.messenger(platform).post(room_id, copy.refused(email, result.reason))
+        posted = sv.messenger(platform).post(room_id, copy.refused(email, result.reason))
         if sv.crm:
             # Once per person and reason: a retried or repeated invitation refused alike adds nothing new.
             filing.comment(sv, case_id, crm_id, f"refused:{email.lower()}:{result.reason}",
                            f"CaseRoom: {copy.refused(email, result.reason)}")  # fmt: skip
     elif result.outcome == MemberOutcome.INVITED:
-        sv.messenger(platform).post(room_id, copy.invited(email))
+        posted = sv.messenger(platform).post(room_id, copy.invited(email))
 
     with sv.db.session() as s:
         p = participant(s, case_id, email)
@@ -127,6 +128,8 @@ def ensure_member(
                 at=now,
                 data={"email": email, "role": str(role), "outcome": str(result.outcome)},
             )
+        if posted:
+            bot_posts.announced(s, case_id, posted, None)  # the invitation (or refusal) entry shows it
         p.updated_at = now
         s.add(p)
         s.commit()

@@ -144,6 +144,21 @@ class CaseFile(SQLModel, table=True):
     crm_ref: str | None = None  # id of the copy filed on the CRM case
 
 
+class BotPost(SQLModel, table=True):
+    """A message the bot posted in a case room, by its platform id: closure's export has it already.
+
+    ``entry_key`` is the timeline entry that shows it: its own words are their own entry (``msg:<id>``); an
+    announcement of a join, an upload or a handoff is shown once, as that fact.
+    """
+
+    __tablename__ = "bot_posts"
+    __table_args__ = (UniqueConstraint("case_id", "message_id", name="uq_bot_post"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    message_id: str = Field(max_length=255)
+    entry_key: str | None = Field(default=None, max_length=255)
+
+
 class CrmWrite(SQLModel, table=True):
     """One thing filed on the CRM case (a transcript, a comment or one part of it), by its key: done once."""
 

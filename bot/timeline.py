@@ -16,6 +16,7 @@ from bot.sqlutil import insert_ignore
 class Kind(enum.StrEnum):
     STATE = "state"  # room state changes: opening, open, closing, closed, failed
     MESSAGE = "message"
+    BOT = "bot"  # the bot's own words in the room: a welcome, a command's answer, the closing notice
     MESSAGE_EDITED = "message_edited"
     MESSAGE_DELETED = "message_deleted"
     JOIN = "join"

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 import handlers.commands  # noqa: F401  (registers the command families)
-from bot import cases, message_entries, timeline
+from bot import bot_posts, cases, message_entries, timeline
 from bot.commands import Invocation, Reply, echo_audience, parse, registry
 from bot.events import CommandRequest
 from bot.membership import participant_for
@@ -36,7 +36,8 @@ def run(sv: Services, job: Job) -> None:
     if not reply.text:
         return
     if reply.public:
-        messenger.post(req.room_id, reply.text)
+        assert case.id is not None
+        bot_posts.say(sv, case.id, req.platform, req.room_id, reply.text)
     else:
         messenger.reply_private(req.room_id, req.actor.user_id, reply.text, reply_token=req.reply_token)
 

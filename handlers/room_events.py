@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot import cases, copy, filing, message_entries, timeline
+from bot import bot_posts, cases, copy, filing, message_entries, timeline
 from bot.events import RoomEvent
 from bot.membership import display_name, participant
 from bot.models import Job, Participant, Role, TimelineEvent
@@ -61,15 +61,17 @@ def run(sv: Services, job: Job) -> None:
                 filing.enqueue_file(s, sv, case.id, case.crm_id, ev.platform, added)
         s.commit()
         assert entry.id is not None
-        entry_id = entry.id
+        case_id, entry_id, entry_key = case.id, entry.id, entry.source_key
         pending, announcement = message_entries.unannounced(entry) if ev.files else ([], _announcement(ev, who))
         announced = bool(entry.data.get("announced"))
         room_id = room.room_id
         # A closing room is being emptied and archived: its leaves are on the timeline, not worth a message.
         open_room = not cases.winding_down(room)
 
-    if announcement and not announced and room_id and open_room and _post(sv, ev, announcement):
+    posted = _post(sv, ev, announcement) if announcement and not announced and room_id and open_room else None
+    if posted:
         with sv.db.session() as s:
+            bot_posts.announced(s, case_id, posted, entry_key)
             if pending:
                 message_entries.mark_announced(s, entry_id, pending)
             else:
@@ -93,17 +95,17 @@ def _record(s: Session, case_id: int, ev: RoomEvent, who: str) -> TimelineEvent:
     return entry
 
 
-def _post(sv: Services, ev: RoomEvent, text: str) -> bool:
-    """Announce in the room; ``False`` if it was archived between our look and our post (nobody to tell)."""
+def _post(sv: Services, ev: RoomEvent, text: str) -> str | None:
+    """Announce in the room: the post's id; ``None`` if the room was archived between our look and our post
+    (nobody to tell)."""
     try:
-        sv.messenger(ev.platform).post(ev.room_id, text)
+        return sv.messenger(ev.platform).post(ev.room_id, text)
     except PermanentPlatformError:
         with sv.db.session() as s:
             found = cases.find_by_room(s, ev.platform, ev.room_id)
         if found is not None and cases.winding_down(found[1]):
-            return False
+            return None
         raise
-    return True
 
 
 def _timeline_text(ev: RoomEvent, name: str) -> str:

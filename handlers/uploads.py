@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import cases, copy, timeline
+from bot import bot_posts, cases, copy, timeline
 from bot.filing import FILE_KIND
 from bot.jobs import PermanentJobError
 from bot.models import Case, CaseFile, Job
@@ -46,7 +46,10 @@ def file_not_filed(sv: Services, job: Job, error: str) -> None:
                         source_key=f"file-failed:{p['file']['file_id']}")  # fmt: skip
         s.commit()
     if room and room.room_id and not cases.winding_down(room):
-        sv.messenger(p["platform"]).post(room.room_id, text)
+        posted = sv.messenger(p["platform"]).post(room.room_id, text)
+        with sv.db.session() as s:
+            bot_posts.announced(s, p["case_id"], posted, f"file-failed:{p['file']['file_id']}")
+            s.commit()
 
 
 def _case_file(s: Session, p: dict[str, Any]) -> CaseFile:

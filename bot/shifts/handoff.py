@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlmodel import Session
 
-from bot import cases, copy, filing, timeline
+from bot import bot_posts, cases, copy, filing, timeline
 from bot.commands import may_read
 from bot.membership import ensure_member, participant, participants
 from bot.models import Case, Role, RoomState, TimelineEvent
@@ -66,12 +66,13 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
                   person=h.to, role=Role.ENGINEER, again=again)  # fmt: skip
     if card is None:
         return "already holds the case"
-    sv.messenger(platform).post_card(room_id, card)
+    posted = sv.messenger(platform).post_card(room_id, card)
     with sv.db.session() as s:
         data = {"from": previous.email.lower() if previous else None, "from_name": previous.name if previous else None,
                 "to": h.to.email.lower(), "to_name": h.to.name, "to_timezone": h.to.timezone, "reason": h.reason,
                 "card": card.as_text(), "previous_removed": False}  # fmt: skip
         timeline.record(s, case_id, timeline.Kind.HANDOFF, card.title, at=sv.clock(), data=data, source_key=h.key)
+        bot_posts.announced(s, case_id, posted, h.key)
         s.commit()
         entry = timeline.keyed(s, case_id, h.key)
         assert entry is not None and entry.id is not None

@@ -57,6 +57,7 @@ LABELS = {
 }
 CLASSES = {
     "message": "msg",
+    "bot": "msg bot",
     "message_edited": "msg edit",
     "message_deleted": "msg deletion",
     "join": "people",

@@ -22,7 +22,7 @@ from integrations.messaging import Visibility
 
 FETCH = 500  # rows per round trip of the cursor: memory is bounded by this, not by the room's size
 SAFE_SCHEMES = ("https://", "http://")
-SPEAKING = frozenset({"message", "message_edited", "message_deleted", "note", "command"})
+SPEAKING = frozenset({"message", "message_edited", "message_deleted", "note", "command", "bot"})
 
 
 @dataclass(frozen=True)

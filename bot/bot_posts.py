@@ -1,0 +1,49 @@
+"""The bot's own posts in a case room, recorded when it posts them, by the ids the platform gives them.
+
+So the live timeline is whole before closure, and closure's export, which reads the bot's posts back from the
+room's history, adds none of them again. A post in the bot's own words (a welcome, a command's answer, the
+closing notice) is its own entry, keyed as the export keys a message (``msg:<id>``). A post that announces a
+fact the timeline holds already (a join, an upload, an invitation, a handoff card) is shown once, as that fact.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bot import copy, message_entries, timeline
+from bot.models import BotPost
+from bot.services import Services
+from bot.sqlutil import insert_ignore
+
+
+def say(sv: Services, case_id: int, platform: str, room_id: str, text: str) -> str:
+    """Post ``text`` in the room and record it as the bot's words; the platform's id of the post."""
+    message_id = sv.messenger(platform).post(room_id, text)
+    with sv.db.session() as s:
+        said(s, case_id, message_id, text, at=sv.clock())
+        s.commit()
+    return message_id
+
+
+def said(s: Session, case_id: int, message_id: str, text: str, *, at: datetime) -> None:
+    key = message_entries.key(message_id)
+    timeline.record(s, case_id, timeline.Kind.BOT, text, at=at, actor_name=copy.BOT, data={"message_id": message_id},
+                    source_key=key)  # fmt: skip
+    _keep(s, case_id, message_id, key)
+
+
+def announced(s: Session, case_id: int, message_id: str, entry_key: str | None) -> None:
+    """The bot's post ``message_id`` told the room of the fact recorded under ``entry_key``."""
+    _keep(s, case_id, message_id, entry_key)
+
+
+def known(s: Session, case_id: int, message_id: str) -> bool:
+    q = select(BotPost).where(BotPost.case_id == case_id, BotPost.message_id == message_id)  # type: ignore[arg-type]
+    return s.execute(q).first() is not None
+
+
+def _keep(s: Session, case_id: int, message_id: str, entry_key: str | None) -> None:
+    insert_ignore(s, BotPost, {"case_id": case_id, "message_id": message_id, "entry_key": entry_key})
