@@ -110,6 +110,7 @@ def test_sign_in_follow_a_case_to_closed_and_replay_a_dead_letter(browser: Any, 
     assert "simulated refusal" in page.content()
     page.screenshot(path=str(screenshots / "06-dead-letters.png"), full_page=True)
     page.get_by_role("row", name="00004343").get_by_role("button", name="Replay").click()
+    page.wait_for_url("**done=replayed**")  # the redirect's page loaded: reading it earlier gave an empty page
     assert "queued again" in page.content()
     page.goto(f"{url}/admin/cases/00004343")
     until(page, lambda html: 'class="state state-open"' in html, "the replayed job to open the room")
