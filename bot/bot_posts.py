@@ -8,8 +8,6 @@ fact the timeline holds already (a join, an upload, an invitation, a handoff car
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -23,27 +21,20 @@ def say(sv: Services, case_id: int, platform: str, room_id: str, text: str) -> s
     """Post ``text`` in the room and record it as the bot's words; the platform's id of the post."""
     message_id = sv.messenger(platform).post(room_id, text)
     with sv.db.session() as s:
-        said(s, case_id, message_id, text, at=sv.clock())
+        timeline.record(s, case_id, timeline.Kind.BOT, text, at=sv.clock(), actor_name=copy.BOT,
+                        data={"message_id": message_id}, source_key=message_entries.key(message_id))  # fmt: skip
+        posted(s, case_id, message_id)
         s.commit()
     return message_id
 
 
-def said(s: Session, case_id: int, message_id: str, text: str, *, at: datetime) -> None:
-    key = message_entries.key(message_id)
-    timeline.record(s, case_id, timeline.Kind.BOT, text, at=at, actor_name=copy.BOT, data={"message_id": message_id},
-                    source_key=key)  # fmt: skip
-    _keep(s, case_id, message_id, key)
-
-
-def announced(s: Session, case_id: int, message_id: str, entry_key: str | None) -> None:
-    """The bot's post ``message_id`` told the room of the fact recorded under ``entry_key``."""
-    _keep(s, case_id, message_id, entry_key)
+def posted(s: Session, case_id: int, message_id: str) -> None:
+    """The bot posted ``message_id`` in the case's room: its own words (``say``), or an announcement of a fact that
+    has its own timeline entry."""
+    insert_ignore(s, BotPost, {"case_id": case_id, "message_id": message_id})
 
 
 def known(s: Session, case_id: int, message_id: str) -> bool:
     q = select(BotPost).where(BotPost.case_id == case_id, BotPost.message_id == message_id)  # type: ignore[arg-type]
     return s.execute(q).first() is not None
 
-
-def _keep(s: Session, case_id: int, message_id: str, entry_key: str | None) -> None:
-    insert_ignore(s, BotPost, {"case_id": case_id, "message_id": message_id, "entry_key": entry_key})

@@ -129,7 +129,7 @@ def ensure_member(
                 data={"email": email, "role": str(role), "outcome": str(result.outcome)},
             )
         if posted:
-            bot_posts.announced(s, case_id, posted, None)  # the invitation (or refusal) entry shows it
+            bot_posts.posted(s, case_id, posted)  # shown as the invitation (or refusal) entry
         p.updated_at = now
         s.add(p)
         s.commit()

@@ -145,10 +145,8 @@ class CaseFile(SQLModel, table=True):
 
 
 class BotPost(SQLModel, table=True):
-    """A message the bot posted in a case room, by its platform id: closure's export has it already.
-
-    ``entry_key`` is the timeline entry that shows it: its own words are their own entry (``msg:<id>``); an
-    announcement of a join, an upload or a handoff is shown once, as that fact.
+    """A message the bot posted in a case room, by its platform id: closure's export has it on the timeline already,
+    as its own entry (``msg:<id>``, the bot's own words) or as the fact it announced (a join, an upload, a handoff).
     """
 
     __tablename__ = "bot_posts"
@@ -156,7 +154,6 @@ class BotPost(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", index=True)
     message_id: str = Field(max_length=255)
-    entry_key: str | None = Field(default=None, max_length=255)
 
 
 class CrmWrite(SQLModel, table=True):

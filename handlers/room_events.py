@@ -61,7 +61,7 @@ def run(sv: Services, job: Job) -> None:
                 filing.enqueue_file(s, sv, case.id, case.crm_id, ev.platform, added)
         s.commit()
         assert entry.id is not None
-        case_id, entry_id, entry_key = case.id, entry.id, entry.source_key
+        case_id, entry_id = case.id, entry.id
         pending, announcement = message_entries.unannounced(entry) if ev.files else ([], _announcement(ev, who))
         announced = bool(entry.data.get("announced"))
         room_id = room.room_id
@@ -71,7 +71,7 @@ def run(sv: Services, job: Job) -> None:
     posted = _post(sv, ev, announcement) if announcement and not announced and room_id and open_room else None
     if posted:
         with sv.db.session() as s:
-            bot_posts.announced(s, case_id, posted, entry_key)
+            bot_posts.posted(s, case_id, posted)
             if pending:
                 message_entries.mark_announced(s, entry_id, pending)
             else:

@@ -48,7 +48,7 @@ def file_not_filed(sv: Services, job: Job, error: str) -> None:
     if room and room.room_id and not cases.winding_down(room):
         posted = sv.messenger(p["platform"]).post(room.room_id, text)
         with sv.db.session() as s:
-            bot_posts.announced(s, p["case_id"], posted, f"file-failed:{p['file']['file_id']}")
+            bot_posts.posted(s, p["case_id"], posted)
             s.commit()
 
 

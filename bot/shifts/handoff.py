@@ -72,7 +72,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
                 "to": h.to.email.lower(), "to_name": h.to.name, "to_timezone": h.to.timezone, "reason": h.reason,
                 "card": card.as_text(), "previous_removed": False}  # fmt: skip
         timeline.record(s, case_id, timeline.Kind.HANDOFF, card.title, at=sv.clock(), data=data, source_key=h.key)
-        bot_posts.announced(s, case_id, posted, h.key)
+        bot_posts.posted(s, case_id, posted)
         s.commit()
         entry = timeline.keyed(s, case_id, h.key)
         assert entry is not None and entry.id is not None
