@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from bot.models import Delivery
 from bot.runtime import Runtime
 from integrations.slack.plugin import plugin as slack_plugin
-from integrations.slack.receiver import IGNORED_SUBTYPES
-from integrations.slack.text import channel_name, escape, unescape
+from integrations.slack.receiver import KEPT_SUBTYPES
+from integrations.slack.text import channel_name, escape, readable, unescape
 from tests.slack_world import SIGNING_SECRET, slack_signed
 from tests.support import settings
 
@@ -30,6 +30,14 @@ def test_mentions_and_links_in_untrusted_text_are_neutralised() -> None:
         "&lt;!channel&gt; &amp; &lt;@U123&gt; &lt;https://evil.example|click&gt;"
     )
     assert escape("&lt;") == "&amp;lt;"  # escaping & first means an already-escaped string cannot sneak through
+
+
+def test_the_record_reads_slack_markup_as_people_see_it() -> None:
+    names = {"U1": "Ada Lovelace"}
+    said = "<@U1> see <#C9|ops> &amp; <https://kb.example/42|KB 42>, <!here> <@U2|bob> <mailto:a@x.example|a@x.example>"
+    assert readable(said, lambda uid: names.get(uid, "")) == (
+        "@Ada Lovelace see #ops & KB 42 (https://kb.example/42), @here @bob a@x.example"
+    )
 
 
 @given(st.text())
@@ -128,4 +136,4 @@ def test_the_manifest_asks_for_the_reference_scopes_and_points_every_url_at_the_
     urls = {m["settings"]["event_subscriptions"]["request_url"], m["settings"]["interactivity"]["request_url"]}
     urls |= {c["url"] for c in m["features"]["slash_commands"]}
     assert urls == {"https://caseroom.example.com/slack/events"}
-    assert "channel_join" in IGNORED_SUBTYPES  # joins are taken from member_joined_channel, once
+    assert "channel_join" not in KEPT_SUBTYPES  # joins are taken from member_joined_channel, once

@@ -60,7 +60,7 @@ class InboundJob:
         if subtype == "message_changed":
             m = event["message"]
             if m.get("user") and m.get("user") != bot and not m.get("bot_id"):
-                text = unescape(m.get("text", ""))
+                text = self.messenger.readable(m.get("text", ""))
                 self._submit(RoomEvent("slack", event["channel"], "message_changed", event_id, ts_time(event["ts"]),
                                        self._actor(m["user"]), text=text, message_id=m["ts"]))  # fmt: skip
             return
@@ -87,8 +87,8 @@ class InboundJob:
             if not files:
                 return
         self._submit(RoomEvent("slack", event["channel"], "file" if files else "message", event_id,
-                               ts_time(event["ts"]), self._actor(user), text=unescape(text), message_id=event["ts"],
-                               parent_id=parent, files=files))  # fmt: skip
+                               ts_time(event["ts"]), self._actor(user), text=self.messenger.readable(text),
+                               message_id=event["ts"], parent_id=parent, files=files))  # fmt: skip
 
     def _file_shared(self, event_id: str, event: dict[str, Any], bot: str) -> None:
         """A file shared in a channel: onto the entry of the message that holds it, whichever event comes first.

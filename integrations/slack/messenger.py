@@ -30,7 +30,7 @@ from integrations.messaging import (
 )
 from integrations.origins import Origins
 from integrations.slack.errors import SlackRefusal, call
-from integrations.slack.text import channel_name, escape, trim, unescape
+from integrations.slack.text import SPOKEN, channel_name, escape, readable, trim
 
 TEXT_LIMIT = 39000  # Slack refuses over 40,000 characters
 SLACK_CLOUDS = ("slack.com", "slack-gov.com")  # hosts whose files live on files.<host>
@@ -235,6 +235,10 @@ class SlackMessenger:
             self._emails[user_id] = ((profile.get("email") or "").lower(), name)
         return self._emails[user_id]
 
+    def readable(self, text: str) -> str:
+        """A message's text for the record: mentions by name (``@Ada Lovelace``, not ``<@U1>``), entities unescaped."""
+        return readable(text, lambda user_id: self.person(user_id)[1])
+
     # -- messages ---------------------------------------------------------------------------------
     def post(self, room_id: str, text: str, *, thread_id: str | None = None) -> str:
         # Escaped, and never parse=full or link_names: no untrusted text can ping @channel or a person.
@@ -290,12 +294,13 @@ class SlackMessenger:
 
     def history(self, room_id: str) -> Iterator[HistoryMessage]:
         for msg in self._pages("conversations.history", self.client.conversations_history, channel=room_id):
-            yield self._history_message(msg)
-            if msg.get("reply_count"):
+            if msg.get("subtype") in SPOKEN:
+                yield self._history_message(msg)
+            if msg.get("reply_count"):  # read even under a notice or a deleted parent's tombstone
                 replies = self._pages("conversations.replies", self.client.conversations_replies,
                                       channel=room_id, ts=msg["ts"])  # fmt: skip
                 for reply in replies:
-                    if reply["ts"] != msg["ts"]:
+                    if reply["ts"] != msg["ts"] and reply.get("subtype") in SPOKEN:
                         yield self._history_message(reply)
 
     def _pages(self, method: str, fn: Any, **args: Any) -> Iterator[dict[str, Any]]:
@@ -313,7 +318,7 @@ class SlackMessenger:
         files = tuple(FileRef(f["id"], f.get("name", ""), f.get("size"), f.get("mimetype")) for f in m.get("files", []))
         edited = (m.get("edited") or {}).get("ts")
         parent = m.get("thread_ts") if m.get("thread_ts") not in (None, m["ts"]) else None
-        return HistoryMessage(m["ts"], uid, email, name, unescape(m.get("text", "")), ts_time(m["ts"]),
+        return HistoryMessage(m["ts"], uid, email, name, self.readable(m.get("text", "")), ts_time(m["ts"]),
                               parent_id=parent, edited=ts_time(edited) if edited else None, files=files)  # fmt: skip
 
     # -- files ------------------------------------------------------------------------------------

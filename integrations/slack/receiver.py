@@ -35,10 +35,11 @@ from bot.ingest import Ingest, JobSpec
 from bot.services import Services
 from handlers import command_requests
 from integrations.slack.messenger import CANCEL_ACTION, CONFIRM_ACTION
-from integrations.slack.text import escape
+from integrations.slack.text import SPOKEN, escape
 
 KIND = "slack.inbound"
-IGNORED_SUBTYPES = {"channel_join", "channel_leave", "bot_message", "channel_topic", "channel_purpose"}
+# What people said, and their edits and deletions of it; a channel's own notices (joins, topic) are not kept.
+KEPT_SUBTYPES = SPOKEN | {"message_changed", "message_deleted"}
 
 
 def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Services) -> App:
@@ -72,7 +73,7 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
 
     @bolt.event("message")
     def message(body: dict[str, Any], event: dict[str, Any]) -> None:
-        if event.get("subtype") in IGNORED_SUBTYPES:
+        if event.get("subtype") not in KEPT_SUBTYPES:
             return
         store(body, event.get("channel", ""))
 

@@ -1,0 +1,127 @@
+"""The filed record of a whole case, lived through each platform's emulator, against a golden file.
+
+One case per platform holds everything the record must keep: the welcome, invitations and joins, messages and a
+thread, a message edited and one deleted, commands typed as messages and as slash commands, a note, uploads (one
+with text, one in a thread), an owner change with its handoff, and closure. The filed JSON transcript is drawn one
+line per entry (its kind, who, what, files, thread and marks) so the golden file reads like the room did; every item
+must be there exactly once. Regenerate with ``CASEROOM_UPDATE_GOLDEN=1`` and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tests.slack_world import CUSTOMER, ENGINEER, slack_world
+from tests.test_command_entries import filed_entries
+
+GOLDEN = Path(__file__).parent / "golden"
+KENJI = "kenji@support.example"
+CHANGES = ("message_edited", "message_deleted")
+# One job and one platform call at a time: the opening's invitations, sent together in production, come out in
+# one order, so the golden file does not depend on which finished first.
+ONE_AT_A_TIME: dict[str, Any] = {"workers": 1, "CASEROOM_PARALLEL_CALLS": 1}
+
+
+def now() -> str:
+    """When the CRM says a change happened: now, as the room's own events are stamped by the platform's clock."""
+    return datetime.now(UTC).isoformat()
+
+
+def attached(name: str, body: bytes, mime: str = "text/plain") -> dict[str, str]:
+    return {"name": name, "mime": mime, "content_b64": base64.b64encode(body).decode()}
+
+
+def drawn(entries: list[dict[str, Any]], ids: dict[str, str]) -> str:
+    """One line per entry: ``seq kind [who] text {files} (reply to #n) (edited) (deleted)``.
+
+    Platform ids in the text (channel, user, message) are replaced by names from ``ids``; times are left out, as
+    the order of the lines already tells when.
+    """
+    seq_of = {e["message_id"]: e["seq"] for e in entries if e["message_id"] and e["kind"] not in CHANGES}
+    lines = []
+    for e in entries:
+        who = (e["actor"] or {}).get("email") or (e["actor"] or {}).get("name") or "-"
+        text = e["text"] or ""
+        for raw, name in ids.items():
+            text = text.replace(raw, name)
+        line = f"{e['seq']:>2} {e['kind']:<15} [{who}] {text!r}"
+        if e["files"]:
+            line += f" files={e['files']}"
+        if e["parent_id"]:
+            line += f" (reply to #{seq_of.get(e['parent_id'], '?')})"
+        if e["kind"] in CHANGES:
+            line += f" (of #{seq_of.get(e['message_id'], '?')})"
+        if e["edited_at"]:
+            line += " (edited)"
+        if e["deleted"]:
+            line += " (deleted)"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def golden(name: str, actual: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("CASEROOM_UPDATE_GOLDEN"):
+        path.write_text(actual)
+    assert actual == path.read_text(), f"{name} changed; set CASEROOM_UPDATE_GOLDEN=1 to accept it, then read the diff"
+
+
+def assert_each_item_once(entries: list[dict[str, Any]]) -> None:
+    """No message is on the record twice, and no announcement repeats another entry."""
+    ids = Counter(e["message_id"] for e in entries if e["message_id"] and e["kind"] not in CHANGES)
+    assert not [m for m, n in ids.items() if n > 1], entries
+    assert not [t for t, n in Counter((e["kind"], e["text"]) for e in entries).items() if n > 1], entries
+
+
+def test_slack_a_whole_case_is_filed_as_the_golden_record(tmp_path: Path) -> None:
+    with slack_world(tmp_path, **ONE_AT_A_TIME) as w:
+        cid = w.opened_with_customer()
+        bot = w.emu.bot_user_id
+
+        first = w.emu.act_message(CUSTOMER, cid, "Hi, the VPN drops every hour")
+        w.settle()
+        ask = w.emu.act_message(ENGINEER, cid, "Which client version?", thread_ts=first["ts"])
+        w.settle()
+        w.emu.act_message(CUSTOMER, cid, "4.10, log attached", thread_ts=first["ts"],
+                          file=attached("vpn.log", b"drop\n" * 40))  # fmt: skip
+        w.settle(lambda: any("uploaded vpn.log" in t for t in w.texts(cid)))
+        w.settle()
+        w.act("act/edit", as_email=CUSTOMER, channel_id=cid, ts=first["ts"],
+              text="Hi, the VPN drops every hour, since Monday")  # fmt: skip
+        w.settle()
+        oops = w.emu.act_message(CUSTOMER, cid, "wrong room, sorry")
+        w.settle()
+        w.act("act/delete", as_email=CUSTOMER, channel_id=cid, ts=oops["ts"])
+        w.settle()
+        w.emu.command(ENGINEER, cid, "note Suspect the MTU on the tunnel")
+        w.settle()
+        w.emu.act_message(CUSTOMER, cid, f"<@{bot}> here is the router dump",
+                          file=attached("router-dump.zip", b"z" * 2048, "application/zip"))  # fmt: skip
+        w.settle(lambda: any("uploaded router-dump.zip" in t for t in w.texts(cid)))
+        w.settle()
+        w.emu.act_message(ENGINEER, cid, f"<@{bot}> files")
+        w.settle()
+
+        assert w.deliver(event_id="evt_rotate", type_="case.updated", engineer=KENJI, occurred_at=now()).is_success
+        w.settle(lambda: any("Kenji" in t and "joined" in t for t in w.texts(cid)))
+        w.settle()
+        w.emu.act_message(KENJI, cid, "Taking over: please try MTU 1400", thread_ts=ask["ts"])
+        w.settle()
+
+        assert w.deliver(event_id="evt_close", type_="case.closed", status="Closed", occurred_at=now()).is_success
+        w.settle(lambda: w.channel_by_id(cid)["is_archived"])
+        w.settle()
+        entries = filed_entries(w.state.calls("crm.attach_file"))
+        assert_each_item_once(entries)
+        names = {cid: "<channel>", bot: "<bot>"}
+        names.update({u.id: f"<{u.email}>" for u in w.emu.store.users.values() if u.email})
+        golden("slack_case.txt", drawn(entries, names))
+        # The filed files are those of the room, each once.
+        assert sorted(c["name"] for c in w.state.calls("crm.attach_file") if not re.search(r"transcript", c["name"])) \
+            == ["router-dump.zip", "vpn.log"]
