@@ -52,8 +52,8 @@ def test_webex_each_command_is_one_entry_after_closure(tmp_path: Path) -> None:
         assert [t for t in w.texts(room_id) if "uploaded" in t] == ["carol uploaded router-dump.zip (2.0 KB)"]
 
 
-def close_slack(w: SlackWorld, cid: str) -> list[dict[str, Any]]:
-    assert w.deliver(event_id="evt_close", type_="case.closed", status="Closed").status_code == 200
+def close_slack(w: SlackWorld, cid: str, **event: Any) -> list[dict[str, Any]]:
+    assert w.deliver(event_id="evt_close", type_="case.closed", status="Closed", **event).status_code == 200
     w.settle(lambda: w.channel_by_id(cid)["is_archived"])
     w.settle()
     return filed_entries(w.state.calls("crm.attach_file"))

@@ -10,7 +10,6 @@ must be there exactly once. Regenerate with ``CASEROOM_UPDATE_GOLDEN=1`` and rea
 from __future__ import annotations
 
 import base64
-import os
 import re
 from collections import Counter
 from datetime import UTC, datetime
@@ -18,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.slack_world import CUSTOMER, ENGINEER, slack_world
-from tests.test_command_entries import filed_entries
+from tests.test_command_entries import close_slack
+from tests.test_mentions_with_files import DUMP
+from tests.test_transcripts import golden
 
-GOLDEN = Path(__file__).parent / "golden"
 KENJI = "kenji@support.example"
 CHANGES = ("message_edited", "message_deleted")
 # One job and one platform call at a time: the opening's invitations, sent together in production, come out in
@@ -31,10 +31,6 @@ ONE_AT_A_TIME: dict[str, Any] = {"workers": 1, "CASEROOM_PARALLEL_CALLS": 1}
 def now() -> str:
     """When the CRM says a change happened: now, as the room's own events are stamped by the platform's clock."""
     return datetime.now(UTC).isoformat()
-
-
-def attached(name: str, body: bytes, mime: str = "text/plain") -> dict[str, str]:
-    return {"name": name, "mime": mime, "content_b64": base64.b64encode(body).decode()}
 
 
 def drawn(entries: list[dict[str, Any]], ids: dict[str, str]) -> str:
@@ -65,13 +61,6 @@ def drawn(entries: list[dict[str, Any]], ids: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def golden(name: str, actual: str) -> None:
-    path = GOLDEN / name
-    if os.environ.get("CASEROOM_UPDATE_GOLDEN"):
-        path.write_text(actual)
-    assert actual == path.read_text(), f"{name} changed; set CASEROOM_UPDATE_GOLDEN=1 to accept it, then read the diff"
-
-
 def assert_each_item_once(entries: list[dict[str, Any]]) -> None:
     """No message is on the record twice, and no announcement repeats another entry."""
     ids = Counter(e["message_id"] for e in entries if e["message_id"] and e["kind"] not in CHANGES)
@@ -88,8 +77,8 @@ def test_slack_a_whole_case_is_filed_as_the_golden_record(tmp_path: Path) -> Non
         w.settle()
         ask = w.emu.act_message(ENGINEER, cid, "Which client version?", thread_ts=first["ts"])
         w.settle()
-        w.emu.act_message(CUSTOMER, cid, "4.10, log attached", thread_ts=first["ts"],
-                          file=attached("vpn.log", b"drop\n" * 40))  # fmt: skip
+        log = {"name": "vpn.log", "mime": "text/plain", "content_b64": base64.b64encode(b"drop\n" * 40).decode()}
+        w.emu.act_message(CUSTOMER, cid, "4.10, log attached", thread_ts=first["ts"], file=log)
         w.settle(lambda: any("uploaded vpn.log" in t for t in w.texts(cid)))
         w.settle()
         w.act("act/edit", as_email=CUSTOMER, channel_id=cid, ts=first["ts"],
@@ -101,8 +90,7 @@ def test_slack_a_whole_case_is_filed_as_the_golden_record(tmp_path: Path) -> Non
         w.settle()
         w.emu.command(ENGINEER, cid, "note Suspect the MTU on the tunnel")
         w.settle()
-        w.emu.act_message(CUSTOMER, cid, f"<@{bot}> here is the router dump",
-                          file=attached("router-dump.zip", b"z" * 2048, "application/zip"))  # fmt: skip
+        w.emu.act_message(CUSTOMER, cid, f"<@{bot}> here is the router dump", file=DUMP)
         w.settle(lambda: any("uploaded router-dump.zip" in t for t in w.texts(cid)))
         w.settle()
         w.emu.act_message(ENGINEER, cid, f"<@{bot}> files")
@@ -114,10 +102,7 @@ def test_slack_a_whole_case_is_filed_as_the_golden_record(tmp_path: Path) -> Non
         w.emu.act_message(KENJI, cid, "Taking over: please try MTU 1400", thread_ts=ask["ts"])
         w.settle()
 
-        assert w.deliver(event_id="evt_close", type_="case.closed", status="Closed", occurred_at=now()).is_success
-        w.settle(lambda: w.channel_by_id(cid)["is_archived"])
-        w.settle()
-        entries = filed_entries(w.state.calls("crm.attach_file"))
+        entries = close_slack(w, cid, occurred_at=now())
         assert_each_item_once(entries)
         names = {cid: "<channel>", bot: "<bot>"}
         names.update({u.id: f"<{u.email}>" for u in w.emu.store.users.values() if u.email})
