@@ -16,10 +16,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.slack_world import CUSTOMER, ENGINEER, slack_world
-from tests.test_command_entries import close_slack
+from tests.test_command_entries import close_slack, filed_entries
+from tests.test_exact_record import CLOSE, closed, opened
 from tests.test_mentions_with_files import DUMP
 from tests.test_transcripts import golden
+from tests.webex_world import WebexWorld, webex_world
 
 KENJI = "kenji@support.example"
 CHANGES = ("message_edited", "message_deleted")
@@ -59,6 +63,13 @@ def drawn(entries: list[dict[str, Any]], ids: dict[str, str]) -> str:
             line += " (deleted)"
         lines.append(line)
     return "\n".join(lines) + "\n"
+
+
+def deferred(w: WebexWorld, kind: str) -> float:
+    """How often jobs of ``kind`` were told "not yet" (a file still being scanned, say), from ``/metrics``."""
+    page = httpx.get(f"{w.url}/metrics").text
+    found = re.search(rf'caseroom_jobs_total\{{kind="{re.escape(kind)}",outcome="deferred"\}} ([0-9.]+)', page)
+    return float(found.group(1)) if found else 0.0
 
 
 def assert_each_item_once(entries: list[dict[str, Any]]) -> None:
@@ -108,5 +119,53 @@ def test_slack_a_whole_case_is_filed_as_the_golden_record(tmp_path: Path) -> Non
         names.update({u.id: f"<{u.email}>" for u in w.emu.store.users.values() if u.email})
         golden("slack_case.txt", drawn(entries, names))
         # The filed files are those of the room, each once.
+        assert sorted(c["name"] for c in w.state.calls("crm.attach_file") if not re.search(r"transcript", c["name"])) \
+            == ["router-dump.zip", "vpn.log"]
+
+
+def test_webex_a_whole_case_is_filed_as_the_golden_record(tmp_path: Path) -> None:
+    """As the Slack case, with Webex's own turns: an upload held by the malware scan, edits and deletions arriving
+    as ``messages:updated``/``deleted`` notices that carry no text, and commands typed as messages."""
+    with webex_world(tmp_path, **ONE_AT_A_TIME) as w:
+        room_id = opened(w)
+
+        def say(who: str, text: str, **more: Any) -> dict[str, Any]:
+            msg = w.act("act/message", as_email=who, room_id=room_id, text=text, **more)
+            w.settle()
+            return msg
+
+        first = say(CUSTOMER, "Hi, the VPN drops every hour")
+        say(ENGINEER, "Which client version?", parent_id=first["id"])
+        log = {"name": "vpn.log", "mime": "text/plain", "content_b64": base64.b64encode(b"drop\n" * 40).decode(),
+               "scan": "scanning"}  # fmt: skip
+        held = w.act("act/message", as_email=CUSTOMER, room_id=room_id, text="4.10, log attached",
+                     parent_id=first["id"], file=log)  # fmt: skip
+        # Webex scans the file: the upload waits for it, announced and filed once the scan is done, not before.
+        w.settle(lambda: deferred(w, "webex.notification") > 0, idle=False)
+        assert not [t for t in w.texts(room_id) if "uploaded" in t]
+        content_id = str(held["files"][0]).rsplit("/", 1)[-1]
+        httpx.post(f"{w.emu_url}/_sandbox/files/{content_id}/scan", json={"state": "clean"}).raise_for_status()
+        w.settle(lambda: any("uploaded vpn.log" in t for t in w.texts(room_id)), timeout=30)
+        w.settle()
+        w.act("act/edit", as_email=CUSTOMER, message_id=first["id"], text="Hi, the VPN drops every hour, since Monday")
+        w.settle()
+        oops = say(CUSTOMER, "wrong room, sorry")
+        w.act("act/delete", as_email=CUSTOMER, message_id=oops["id"])
+        w.settle()
+        say(ENGINEER, "/case note Suspect the MTU on the tunnel")
+        say(CUSTOMER, "here is the router dump", mention_bot=True, file=DUMP)
+        w.settle(lambda: any("uploaded router-dump.zip" in t for t in w.texts(room_id)))
+        say(ENGINEER, "files", mention_bot=True)
+
+        assert w.deliver(event_id="evt_rotate", type_="case.updated", engineer=KENJI, occurred_at=now()).is_success
+        w.settle(lambda: any("Kenji" in t for t in w.texts(room_id)))
+        w.settle()
+        say(KENJI, "Taking over: please try MTU 1400", parent_id=first["id"])
+
+        assert w.deliver(**(CLOSE | {"occurred_at": now()})).is_success
+        w.settle(lambda: closed(w), timeout=30)
+        entries = filed_entries(w.state.calls("crm.attach_file"))
+        assert_each_item_once(entries)
+        golden("webex_case.txt", drawn(entries, {room_id: "<room>"}))
         assert sorted(c["name"] for c in w.state.calls("crm.attach_file") if not re.search(r"transcript", c["name"])) \
             == ["router-dump.zip", "vpn.log"]

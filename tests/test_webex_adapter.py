@@ -243,11 +243,12 @@ def test_setup_registers_webhooks_idempotently_and_removes_stale_ones(
         moved = runner.invoke(build(), ["webex", "setup", "--public-url", "https://new.example"], terminal_width=200)
         assert moved.exit_code == 0, moved.output
         verbs = [line.split()[0] for line in moved.output.splitlines() if line[:1].isalpha()]
-        assert verbs.count("created") == 5 and verbs.count("removed") == 5
+        assert verbs.count("created") == 9 and verbs.count("removed") == 9
         again = runner.invoke(build(), ["webex", "setup", "--public-url", "https://new.example"], terminal_width=200)
         verbs = [line.split()[0] for line in again.output.splitlines() if line[:1].isalpha()]
-        assert verbs == ["kept"] * 5
+        assert verbs == ["kept"] * 9
         assert "WEBEX_WEBHOOK_SECRET=" not in again.output  # the configured secret was kept
         hooks = w.emu.snapshot()["webhooks"]
         assert {h["targetUrl"] for h in hooks} == {"https://new.example/webhooks/webex"}
-        assert len(hooks) == 5  # bot: memberships x2, messages, card actions; observer: messages
+        # bot: memberships created/deleted, messages created/updated/deleted, card actions; observer: messages x3
+        assert len(hooks) == 9

@@ -2,7 +2,8 @@
 
 The notification carries ids, never message text; a job (``notifications.py``) fetches what it needs.
 One message reaches us through the bot's webhook and, with an observer, through the observer's too: the
-delivery key is the resource and its id, so both make one delivery.
+delivery key is the resource, the event and the id (and, for an edit, when it was made), so both make one delivery
+and each edit of a message is its own.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from bot import metrics, wirejson
 from bot.ingest import Ingest, JobSpec
 
 KIND = "webex.notification"
-HANDLED = {("memberships", "created"), ("memberships", "deleted"), ("messages", "created"),
-           ("attachmentActions", "created")}  # fmt: skip
+HANDLED = {("memberships", "created"), ("memberships", "deleted"), ("messages", "created"), ("messages", "updated"),
+           ("messages", "deleted"), ("attachmentActions", "created")}  # fmt: skip
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -39,7 +40,7 @@ def router(ingest: Ingest, secret: str | None) -> APIRouter:
         try:
             note = wirejson.loads(body)
             resource, event, data = note["resource"], note["event"], note["data"]
-            key = f"{resource}:{event}:{data['id']}"
+            key = f"{resource}:{event}:{data['id']}" + (f":{data.get('updated', '')}" if event == "updated" else "")
         except (ValueError, KeyError, TypeError):
             return _answer(400, "malformed", "not a Webex webhook notification")
         if (resource, event) not in HANDLED:

@@ -2,8 +2,9 @@
 
 Membership changes become joins and leaves. A new message is fetched (the notification has no text):
 ``/case ...``, or an @mention of the bot followed by a command, is a command; anything else is a message. A
-message's files are announced and recorded whatever its text, once Webex has scanned them.
-The bot's own messages and memberships are ignored.
+message's files are announced and recorded whatever its text, once Webex has scanned them. An edit is fetched
+for its new wording and recorded as an edit; a deletion is recorded as one (the record keeps what was said and
+marks it deleted). The bot's own messages and memberships are ignored.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ class NotificationJob:
             return  # our own observer account coming and going is not news for the room
         if note["resource"] == "memberships":
             self._membership(note["event"], data)
-        elif note["resource"] == "messages":
+        elif note["resource"] == "messages" and note["event"] == "created":
             self._message(data)
+        elif note["resource"] == "messages" and note["event"] == "updated":
+            self._edited(data)
+        elif note["resource"] == "messages":
+            self._deleted(data, job.created_at)
 
     def _button(self, data: dict[str, Any]) -> None:
         """A press on a confirmation card: the command again, from whoever pressed, marked confirmed.
@@ -80,14 +85,20 @@ class NotificationJob:
         ev = RoomEvent("webex", data["roomId"], kind, f"{data['id']}:{event}", at_, person)
         self._submit_event(ev)
 
-    def _message(self, data: dict[str, Any]) -> None:
+    def _fetch(self, message_id: str) -> Any | None:
+        """The message as it reads now; ``None`` once deleted, or when it is not visible to us."""
         reader = self.messenger.reader
         try:
-            msg = call("messages.get", lambda: reader.messages.get(data["id"]))
+            return call("messages.get", lambda: reader.messages.get(message_id))
         except PermanentPlatformError as exc:
-            if status_of(exc) in (403, 404):  # deleted since, or not visible to us: nothing to do
-                return
+            if status_of(exc) in (403, 404):
+                return None
             raise
+
+    def _message(self, data: dict[str, Any]) -> None:
+        msg = self._fetch(data["id"])
+        if msg is None:
+            return
         actor = Actor(msg.personId or "", (msg.personEmail or "").lower(), "")
         text = msg.text or ""
         created = parse_time(msg.created)
@@ -117,6 +128,24 @@ class NotificationJob:
             parent_id=msg.parentId,
             files=files,
         )
+        self._submit_event(ev)
+
+    def _edited(self, data: dict[str, Any]) -> None:
+        """The message's wording now, keyed by when it was edited: two notices of one edit make one entry."""
+        msg = self._fetch(data["id"])
+        if msg is None or msg.updated is None:
+            return
+        actor = Actor(msg.personId or "", (msg.personEmail or "").lower(), "")
+        at = parse_time(msg.updated)
+        ev = RoomEvent("webex", msg.roomId, "message_changed", f"{msg.id}:updated:{at.isoformat()}", at, actor,
+                       text=msg.text or "", message_id=msg.id)  # fmt: skip
+        self._submit_event(ev)
+
+    def _deleted(self, data: dict[str, Any], noticed: datetime) -> None:
+        """Gone from Webex, so nothing to fetch: the notice names the message and its author, not when it went."""
+        actor = Actor(data.get("personId", ""), (data.get("personEmail") or "").lower(), "")
+        ev = RoomEvent("webex", data["roomId"], "message_deleted", f"{data['id']}:deleted", parse_time(noticed), actor,
+                       message_id=data["id"])  # fmt: skip
         self._submit_event(ev)
 
     def _file_info(self, url: str, created: datetime) -> FileRef:

@@ -26,16 +26,19 @@ class Wanted:
     event: str
 
 
+MESSAGE_EVENTS = ("created", "updated", "deleted")  # new messages, and edits and deletions for the record
+
+
 def wanted(observer: bool) -> list[tuple[str, Wanted]]:
     """(which token, webhook). Messages come from the observer when there is one: the bot sees mentions only."""
     out = [
         ("bot", Wanted(f"{PREFIX}-memberships-created", "memberships", "created")),
         ("bot", Wanted(f"{PREFIX}-memberships-deleted", "memberships", "deleted")),
-        ("bot", Wanted(f"{PREFIX}-messages-created", "messages", "created")),
+        *[("bot", Wanted(f"{PREFIX}-messages-{e}", "messages", e)) for e in MESSAGE_EVENTS],
         ("bot", Wanted(f"{PREFIX}-card-actions-created", "attachmentActions", "created")),  # confirm buttons
     ]
     if observer:
-        out.append(("observer", Wanted(f"{PREFIX}-observer-messages-created", "messages", "created")))
+        out += [("observer", Wanted(f"{PREFIX}-observer-messages-{e}", "messages", e)) for e in MESSAGE_EVENTS]
     return out
 
 

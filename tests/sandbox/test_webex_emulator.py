@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,6 +283,50 @@ def test_signed_delivery_and_visibility(
     assert len(members) == 4  # bot (creator), observer, Ada joined; Ada left
     flaky = [d for d in emu.deliveries() if d["webhook_name"] == "f"]
     assert [d["status"] for d in flaky] == [500, 200] and flaky[1]["attempt"] == 2
+
+
+def test_messages_are_edited_by_their_author_and_each_edit_is_notified(
+    bot: WebexAPI, observer: WebexAPI, server: ServerThread, emu: WebexEmulator, receiver: tuple[Receiver, str]
+) -> None:
+    rec, url = receiver
+    bot.webhooks.create(name="b", targetUrl=f"{url}/edits-bot", resource="messages", event="updated", secret="b")
+    observer.webhooks.create(name="o", targetUrl=f"{url}/edits-obs", resource="messages", event="all", secret="o")
+    room = case_room(bot, observer)
+    typo = control(server, "act/message", {"as_email": ADA, "room_id": room.id, "text": "teh logs"})
+    mine = bot.messages.create(roomId=room.id, text="draft")
+    edited = bot.messages.update(mine.id, roomId=room.id, markdown="**final** for <@personEmail:ada@support.example>")
+    assert edited.text == "final for Ada Lovelace" and edited.mentionedPeople and edited.updated > edited.created
+    conforms("Message", edited.to_dict())
+    assert bot.messages.get(mine.id).text == "final for Ada Lovelace"
+    refusals = [
+        (lambda: bot.messages.update(typo["id"], roomId=room.id, text="x"), 403),  # only the author edits
+        (lambda: bot.messages.update(mine.id, text="no room"), 400),  # roomId is required
+        (lambda: bot.messages.update(mine.id, roomId=room.id), 400),  # text or markdown is required
+    ]
+    for refused, status in refusals:
+        with pytest.raises(ApiError) as err:
+            refused()
+        assert err.value.status_code == status
+    fixed = control(server, "act/edit", {"as_email": ADA, "message_id": typo["id"], "text": "the logs"})
+    assert fixed["text"] == "the logs" and fixed["updated"] > fixed["created"]
+    for n in range(9):  # a message is edited at most 10 times
+        bot.messages.update(mine.id, roomId=room.id, text=f"take {n}")
+    with pytest.raises(ApiError) as err:
+        bot.messages.update(mine.id, roomId=room.id, text="one too many")
+    assert err.value.status_code == 400 and bot.messages.get(mine.id).text == "take 8"
+    # A participant deletes only their own messages in a locked room; the room's moderator (the bot) any.
+    refused = requests.post(f"{server.url}/_sandbox/act/delete", json={"as_email": ADA, "message_id": mine.id})
+    assert refused.status_code == 403
+    control(server, "act/delete", {"as_email": ADA, "message_id": typo["id"]})
+    assert emu.flush(10)
+    heard = [json.loads(c["raw"]) for c in rec.named("edits-obs")]
+    assert Counter((b["event"], b["data"]["id"]) for b in heard) == Counter(
+        {("created", typo["id"]): 1, ("created", mine.id): 1, ("updated", typo["id"]): 1, ("updated", mine.id): 10,
+         ("deleted", typo["id"]): 1})  # fmt: skip
+    assert len({b["data"]["updated"] for b in heard if b["event"] == "updated"}) == 11  # each edit its own stamp
+    assert all("text" not in b["data"] for b in heard)
+    # The bot's webhook hears of edits to its own messages, and to those mentioning it; not of Ada's typo.
+    assert {json.loads(c["raw"])["data"]["id"] for c in rec.named("edits-bot")} == {mine.id}
 
 
 def test_timestamps_and_spec_conformance(bot: WebexAPI, server: ServerThread, emu: WebexEmulator) -> None:

@@ -63,6 +63,7 @@ class V1:
             Route("/v1/messages", self.messages_create, methods=["POST"]),
             Route("/v1/messages", self.messages_list, methods=["GET"]),
             Route("/v1/messages/{id}", self.messages_get, methods=["GET"]),
+            Route("/v1/messages/{id}", self.messages_edit, methods=["PUT"]),
             Route("/v1/messages/{id}", self.messages_delete, methods=["DELETE"]),
             Route("/v1/contents/{id}", self.contents_get, methods=["GET"]),
             Route("/v1/webhooks", self.webhooks_create, methods=["POST"]),
@@ -218,6 +219,11 @@ class V1:
     async def messages_get(self, request: Request) -> Response:
         msg = self.messages.get(caller(request), request.path_params["id"])
         return json_response(msg.to_json(self.emu.base_url(request)))
+
+    async def messages_edit(self, request: Request) -> Response:
+        base = self.emu.base_url(request)
+        msg = self.messages.edit(caller(request), request.path_params["id"], await json_body(request), base)
+        return json_response(msg.to_json(base))
 
     async def messages_delete(self, request: Request) -> Response:
         self.messages.delete(caller(request), request.path_params["id"], self.emu.base_url(request))

@@ -40,6 +40,8 @@ class Control:
         return [
             Route("/_sandbox/people", self.add_person, methods=["POST"]),
             Route("/_sandbox/act/message", self.act_message, methods=["POST"]),
+            Route("/_sandbox/act/edit", self.act_edit, methods=["POST"]),
+            Route("/_sandbox/act/delete", self.act_delete, methods=["POST"]),
             Route("/_sandbox/act/join", self.act_join, methods=["POST"]),
             Route("/_sandbox/act/leave", self.act_leave, methods=["POST"]),
             Route("/_sandbox/act/submit", self.act_submit, methods=["POST"]),
@@ -82,6 +84,26 @@ class Control:
             mention=self.emu.bot if body.get("mention_bot") else None, upload=upload, base=base, link=link,
         )  # fmt: skip
         return json_response(msg.to_json(base))
+
+    async def act_edit(self, request: Request) -> Response:
+        """The author edits a message in a client: ``{as_email, message_id, text}``."""
+        body = await json_body(request)
+        author, message_id = self._person(_text(body, "as_email")), _text(body, "message_id")
+        with self.store.lock:
+            msg = self.store.messages.get(message_id)
+            if msg is None:
+                raise WebexError(404, "No such message.")
+            room_id = msg.room_id
+        base = self.emu.base_url(request)
+        edited = self.emu.messages.edit(author, message_id, {"roomId": room_id, "text": _text(body, "text")}, base)
+        return json_response(edited.to_json(base))
+
+    async def act_delete(self, request: Request) -> Response:
+        """Someone deletes a message in a client (their own, or any as the room's moderator)."""
+        body = await json_body(request)
+        person = self._person(_text(body, "as_email"))
+        self.emu.messages.delete(person, _text(body, "message_id"), self.emu.base_url(request))
+        return Response(status_code=204)
 
     async def act_join(self, request: Request) -> Response:
         body = await json_body(request)

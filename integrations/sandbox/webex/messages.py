@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,6 +25,7 @@ BOT_LIST_REFUSED = (
 )
 MAX_PAGE = 1000
 MENTIONED_MAX = 100
+MAX_EDITS = 10  # "Update a message you have posted not more than 10 times."
 
 
 @dataclass
@@ -232,6 +234,42 @@ class Messages:
             found.sort(key=lambda m: m.seq, reverse=True)
         return found[:size], len(found) > size
 
+    # -- change -------------------------------------------------------------------------------------
+    def edit(self, caller: Person, message_id: str, body: dict[str, Any], base: str) -> Message:
+        """``PUT /messages/{id}``: the author rewrites a message; mentions are those of the new wording."""
+        text, markdown = body.get("text"), body.get("markdown")
+        if not body.get("roomId"):
+            raise WebexError(400, "roomId is required.")
+        check_length("text", text)
+        check_length("markdown", markdown)
+        if not (text or markdown):
+            raise WebexError(400, "An edit needs text or markdown.")
+        s = self.store
+        with s.lock:
+            msg = s.messages.get(message_id)
+            if msg is None or msg.room_id != body["roomId"]:
+                raise WebexError(404, "Message not found.")
+            s.member_room(caller, msg.room_id)
+            if msg.person_id != caller.id:
+                raise WebexError(403, "You can only edit your own messages.")
+            if msg.files or msg.attachments:
+                raise WebexError(400, "A message with files or cards cannot be edited.")
+            if msg.edits >= MAX_EDITS:
+                raise WebexError(400, f"A message can be edited at most {MAX_EDITS} times.")
+            before = set(msg.mentioned_people)
+            msg.text, msg.markdown, msg.html = text, markdown, None
+            msg.mentioned_people, msg.mentioned_groups = [], []
+            if markdown:
+                self._render(msg, markdown)
+            msg.edits += 1
+            msg.updated = _later_than(msg.updated or msg.created)
+            data = msg.notification(base)
+            data.pop("files", None)
+        # A bot hears of an edit to a message that mentions it, before or after the edit.
+        s.emit(Event("messages", "updated", caller.id, msg.room_id, data, subject_id=msg.person_id,
+                     mentioned=sorted(before | set(msg.mentioned_people))))  # fmt: skip
+        return msg
+
     def delete(self, caller: Person, message_id: str, base: str) -> None:
         s = self.store
         with s.lock:
@@ -246,6 +284,15 @@ class Messages:
             data.pop("files", None)
         s.emit(Event("messages", "deleted", caller.id, msg.room_id, data, subject_id=msg.person_id,
                      mentioned=list(msg.mentioned_people)))  # fmt: skip
+
+
+def _later_than(previous: str) -> str:
+    """Now, or a millisecond after ``previous``: each edit has its own ``updated``, as each has its own notice."""
+    now = timestamp()
+    if now > previous:
+        return now
+    moment = datetime.fromisoformat(previous.replace("Z", "+00:00")) + timedelta(milliseconds=1)
+    return timestamp(moment)
 
 
 def page_size(raw: str | None, *, default: int) -> int:

@@ -121,6 +121,8 @@ class Message:
     mentioned_people: list[str] = field(default_factory=list)
     mentioned_groups: list[str] = field(default_factory=list)
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    updated: str | None = None  # set by an edit, as Webex sets it
+    edits: int = 0
 
     def to_json(self, base: str) -> dict[str, Any]:
         return {
@@ -138,6 +140,7 @@ class Message:
             "mentionedGroups": self.mentioned_groups or None,
             "attachments": self.attachments or None,
             "created": self.created,
+            "updated": self.updated,
         }
 
     def file_urls(self, base: str) -> list[str]:
@@ -156,6 +159,7 @@ class Message:
             "mentionedGroups": self.mentioned_groups or None,
             "files": self.file_urls(base) or None,
             "created": self.created,
+            "updated": self.updated,
         }
 
 
