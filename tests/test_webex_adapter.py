@@ -80,6 +80,25 @@ def test_a_forged_notification_is_refused_and_changes_nothing(tmp_path: Path) ->
         assert w.rt.queue.counts() == {}
 
 
+def test_each_edit_notice_is_one_delivery_even_without_its_time(tmp_path: Path) -> None:
+    """A retried notice is a duplicate; another edit of the same message, or another webhook's notice, is not."""
+    with webex_world(tmp_path) as w:
+
+        def notify(hook: str, **data: str) -> bool:
+            body = json.dumps({"id": hook, "resource": "messages", "event": "updated",
+                               "data": {"id": "msg1", "roomId": "r1", **data}}).encode()  # fmt: skip
+            sig = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha1).hexdigest()
+            r = httpx.post(f"{w.url}/webhooks/webex", content=body, headers={"X-Spark-Signature": sig})
+            assert r.status_code == 200, r.text
+            return not r.json()["duplicate"]
+
+        assert notify("bot-hook", updated="2026-12-01T10:00:00.000Z")
+        assert not notify("observer-hook", updated="2026-12-01T10:00:00.000Z")  # the same edit, heard twice
+        assert notify("bot-hook", updated="2026-12-01T10:05:00.000Z")  # the next edit
+        assert notify("bot-hook") and not notify("bot-hook")  # no time given: the body tells a retry
+        assert notify("observer-hook")
+
+
 def test_mentioning_the_bot_runs_a_command_and_answers_privately(tmp_path: Path) -> None:
     with webex_world(tmp_path) as w:
         w.deliver()
