@@ -37,9 +37,10 @@ def closed(w: WebexWorld) -> bool:
     return w.room()["isLocked"] and bool(w.room().get("isAnnouncementOnly")) and not w.rt.queue.pending()
 
 
-def deferred_closures(w: WebexWorld) -> float:
+def deferred(w: WebexWorld, kind: str) -> float:
+    """How often jobs of ``kind`` were told "not yet" (a closure waiting for uploads, a file being scanned)."""
     page = httpx.get(f"{w.url}/metrics").text
-    found = re.search(r'caseroom_jobs_total\{kind="case.event",outcome="deferred"\} ([0-9.]+)', page)
+    found = re.search(rf'caseroom_jobs_total\{{kind="{re.escape(kind)}",outcome="deferred"\}} ([0-9.]+)', page)
     return float(found.group(1)) if found else 0.0
 
 
@@ -62,12 +63,12 @@ def test_an_upload_racing_closure_is_filed_once_and_closure_waits_for_it(tmp_pat
             return attach(crm_id, name, content, mime)
 
         w.crm.attach_file = held_first_time  # type: ignore[method-assign]
-        before = deferred_closures(w)
+        before = deferred(w, "case.event")
         upload(w, room_id, "router-dump.bin")
         assert attaching.wait(20), "the upload's job never reached the CRM"
         # The upload's own job is in the middle of filing it when the case closes.
         w.deliver(**CLOSE)
-        wait_until(lambda: deferred_closures(w) > before or filed(w).count("router-dump.bin") > 0, 20,
+        wait_until(lambda: deferred(w, "case.event") > before or filed(w).count("router-dump.bin") > 0, 20,
                    lambda: "closure neither waited nor filed")  # fmt: skip
         assert not filed(w), "closure filed the upload its own job is filing"
         assert not w.room()["isLocked"] or w.room().get("isAnnouncementOnly") is not True

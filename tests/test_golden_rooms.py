@@ -20,10 +20,10 @@ import httpx
 
 from tests.slack_world import CUSTOMER, ENGINEER, slack_world
 from tests.test_command_entries import close_slack, filed_entries
-from tests.test_exact_record import CLOSE, closed, opened
+from tests.test_exact_record import CLOSE, closed, deferred, opened
 from tests.test_mentions_with_files import DUMP
 from tests.test_transcripts import golden
-from tests.webex_world import WebexWorld, webex_world
+from tests.webex_world import webex_world
 
 KENJI = "kenji@support.example"
 CHANGES = ("message_edited", "message_deleted")
@@ -63,13 +63,6 @@ def drawn(entries: list[dict[str, Any]], ids: dict[str, str]) -> str:
             line += " (deleted)"
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def deferred(w: WebexWorld, kind: str) -> float:
-    """How often jobs of ``kind`` were told "not yet" (a file still being scanned, say), from ``/metrics``."""
-    page = httpx.get(f"{w.url}/metrics").text
-    found = re.search(rf'caseroom_jobs_total\{{kind="{re.escape(kind)}",outcome="deferred"\}} ([0-9.]+)', page)
-    return float(found.group(1)) if found else 0.0
 
 
 def assert_each_item_once(entries: list[dict[str, Any]]) -> None:

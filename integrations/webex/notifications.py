@@ -65,7 +65,7 @@ class NotificationJob:
         if inputs.get("caseroom") != CONFIRM_TAG or not inputs.get("command") or not inputs.get("room_id"):
             return  # not one of our cards
         person = call("people.get", lambda: bot.people.get(action.personId))
-        actor = Actor(action.personId, str((person.emails or [""])[0]).lower(), person.displayName or "")
+        actor = _person(action.personId, (person.emails or [None])[0], person.displayName)
         # One answer per card: once pressed, it goes (a second press finds nothing to act on).
         with suppress(PermanentPlatformError):  # already gone: still act on this press; its job key makes it once
             call("messages.delete", lambda: bot.messages.delete(action.messageId))
@@ -79,8 +79,7 @@ class NotificationJob:
     def _membership(self, event: str, data: dict[str, Any]) -> None:
         kind: RoomEventKind = "joined" if event == "created" else "left"
         at = data.get("created") if event == "created" else None
-        person = Actor(data.get("personId", ""), (data.get("personEmail") or "").lower(),
-                       data.get("personDisplayName") or "")  # fmt: skip
+        person = _person(data.get("personId"), data.get("personEmail"), data.get("personDisplayName"))
         at_ = parse_time(at) if at else self.queue.clock()
         ev = RoomEvent("webex", data["roomId"], kind, f"{data['id']}:{event}", at_, person)
         self._submit_event(ev)
@@ -99,7 +98,7 @@ class NotificationJob:
         msg = self._fetch(data["id"])
         if msg is None:
             return
-        actor = Actor(msg.personId or "", (msg.personEmail or "").lower(), "")
+        actor = _person(msg.personId, msg.personEmail)
         text = msg.text or ""
         created = parse_time(msg.created)
         mentioned = self.messenger.me.id in (msg.mentionedPeople or [])
@@ -135,7 +134,7 @@ class NotificationJob:
         msg = self._fetch(data["id"])
         if msg is None or msg.updated is None:
             return
-        actor = Actor(msg.personId or "", (msg.personEmail or "").lower(), "")
+        actor = _person(msg.personId, msg.personEmail)
         at = parse_time(msg.updated)
         ev = RoomEvent("webex", msg.roomId, "message_changed", f"{msg.id}:updated:{at.isoformat()}", at, actor,
                        text=msg.text or "", message_id=msg.id)  # fmt: skip
@@ -143,7 +142,7 @@ class NotificationJob:
 
     def _deleted(self, data: dict[str, Any], noticed: datetime) -> None:
         """Gone from Webex, so nothing to fetch: the notice names the message and its author, not when it went."""
-        actor = Actor(data.get("personId", ""), (data.get("personEmail") or "").lower(), "")
+        actor = _person(data.get("personId"), data.get("personEmail"))
         ev = RoomEvent("webex", data["roomId"], "message_deleted", f"{data['id']}:deleted", parse_time(noticed), actor,
                        message_id=data["id"])  # fmt: skip
         self._submit_event(ev)
@@ -170,3 +169,8 @@ class NotificationJob:
     def _submit_event(self, ev: RoomEvent) -> None:
         self.queue.submit(room_events.KIND, ev.to_payload(), key=f"webex:event:{ev.event_id}",
                           lane=room_events.lane("webex", ev.room_id))  # fmt: skip
+
+
+def _person(person_id: str | None, email: str | None, name: str | None = None) -> Actor:
+    """Someone as the core names people: Webex's person id and the lower-cased address (absent ones empty)."""
+    return Actor(person_id or "", (email or "").lower(), name or "")

@@ -263,8 +263,7 @@ class Messages:
                 self._render(msg, markdown)
             msg.edits += 1
             msg.updated = _later_than(msg.updated or msg.created)
-            data = msg.notification(base)
-            data.pop("files", None)
+            data = msg.notification(base)  # no files: a message with files is never edited
         # A bot hears of an edit to a message that mentions it, before or after the edit.
         s.emit(Event("messages", "updated", caller.id, msg.room_id, data, subject_id=msg.person_id,
                      mentioned=sorted(before | set(msg.mentioned_people))))  # fmt: skip
