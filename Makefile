@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start CaseRoom on SQLite; with no credentials it starts the local sandbox too.
+## Start CaseRoom on SQLite (its schema upgraded first); with no credentials it starts the local sandbox too.
 run: $(STAMP)
+	$(BIN)/caseroom db upgrade
 	$(BIN)/caseroom serve
 
 ## Lint, type-check and run the whole test suite, one pytest worker per core (PYTEST_WORKERS=0: in-process).

@@ -80,6 +80,7 @@ def serve(n: int) -> None:
 def measure(n: int) -> dict[str, float]:
     import httpx
 
+    from bot import schema
     from bot.closure import record_history_message
     from bot.db import Database
     from bot.models import Case
@@ -96,7 +97,7 @@ def measure(n: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             s = test_settings(f"sqlite:///{tmp}/export.db", WEBEX_BASE_URL=f"{where['url']}/v1/")
             db = Database(s.database_url)
-            db.create_all()
+            schema.upgrade(db)
             with db.session() as session:
                 case = Case(crm_id="bench", number="00100000", subject="a very long room")
                 session.add(case)

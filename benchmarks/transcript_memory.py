@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import insert
 
-from bot import timeline, transcript
+from bot import schema, timeline, transcript
 from bot.db import Database
 from bot.models import Case, TimelineEvent
 from tests.support import PG_ENV, fresh_postgres_database
@@ -106,13 +106,13 @@ def run(quick: bool = False) -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         db = Database(f"sqlite:///{Path(tmp) / 'transcripts.db'}")
-        db.create_all()
+        schema.upgrade(db)
         rows += _rows("sqlite", db, sizes, Path(tmp), with_eager=True)
         db.dispose()
         if os.environ.get(PG_ENV):
             with fresh_postgres_database() as url:
                 pg = Database(url)
-                pg.create_all()
+                schema.upgrade(pg)
                 rows += _rows("postgresql", pg, sizes, Path(tmp), with_eager=False)
                 pg.dispose()
     small, large = sizes

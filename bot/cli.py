@@ -7,6 +7,7 @@ import os
 import secrets
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
@@ -18,13 +19,16 @@ from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 
-from bot import metrics
+from bot import metrics, schema
 from bot.config import ConfigError, Settings, load_settings
+from bot.db import Database
 from bot.runtime import Runtime
 
 app = typer.Typer(help="CaseRoom: a chat room for every support case.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and operate the durable job queue.", invoke_without_command=True)
 app.add_typer(jobs_app, name="jobs")
+db_app = typer.Typer(help="The database schema: its revision and its migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 console = Console()
 err = Console(stderr=True)
 
@@ -37,6 +41,12 @@ def _settings() -> Settings:
         raise typer.Exit(2) from None
 
 
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for chatty in ("webexpythonsdk", "apscheduler", "alembic"):  # their INFO lines are per request / tick / check
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -44,14 +54,17 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
 ) -> None:
     """Serve HTTP, run the job workers and the scheduler in one process."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("webexpythonsdk", "apscheduler"):  # their INFO lines are per request / per tick
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+    _logging(log_level)
     settings = _settings()
     sandbox_stop: Callable[[], None] | None = None
     if settings.sandbox_mode:
         settings, sandbox_stop = _start_sandbox(settings, host, port)
-    runtime = Runtime(settings)
+    try:
+        runtime = Runtime(settings)
+    except schema.SchemaError:
+        if sandbox_stop:
+            sandbox_stop()
+        raise
     runtime.start_background()
     console.print(f"CaseRoom serving on http://{host}:{port} (database: {runtime.db.dialect}, "
                   f"platforms: {', '.join(sorted(runtime.services.messaging)) or 'none'}, "
@@ -72,7 +85,7 @@ def worker(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run job workers only (no HTTP API), to scale work apart from webhook intake."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_level)
     settings = _settings().model_copy(update={"workers": count})
     runtime = Runtime(settings)
     if metrics_port is not None:
@@ -117,6 +130,36 @@ def jobs_retry(job_id: int) -> None:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None
     console.print(f"job {job.id} ({job.kind}) queued again")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the schema migrations this release brings (safe with replicas running: they wait on a lock)."""
+    db = Database(_settings().database_url)
+    before = schema.status(db)
+    if before.up_to_date:
+        console.print(before.describe(), soft_wrap=True)
+        return
+    after = schema.upgrade(db, say=lambda line: console.print(f"  {line}", soft_wrap=True))
+    console.print(f"database upgraded from revision {before.current or 'none'} to {after.current}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say which revision the database is at and whether this release can run on it (exit 1 if not)."""
+    st = schema.status(Database(_settings().database_url))
+    console.print(st.describe(), soft_wrap=True)
+    if not st.up_to_date:
+        raise typer.Exit(1)
+
+
+@db_app.command("revision")
+def db_revision(message: Annotated[str, typer.Argument(help="What the migration does, in a few words.")]) -> None:
+    """(Developers) Write the next migration in bot/migrations/versions from the models, to be read and edited."""
+    with tempfile.TemporaryDirectory() as scratch:
+        db = Database(f"sqlite:///{scratch}/scratch.db")
+        console.print(f"wrote {schema.new_revision(message, db)}; read it, add data steps, then test it")
+        db.dispose()
 
 
 @app.command("check-config")
@@ -165,6 +208,6 @@ def build() -> typer.Typer:
 def main() -> None:
     try:
         build()()
-    except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
+    except (ConfigError, schema.SchemaError) as exc:
+        err.print(f"[red]caseroom: {exc}[/red]", soft_wrap=True)
         sys.exit(2)

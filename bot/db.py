@@ -1,7 +1,12 @@
-"""Engine and sessions. SQLite (WAL) by default; PostgreSQL when several replicas share the work."""
+"""Engine and sessions. SQLite (WAL) by default; PostgreSQL when several replicas share the work.
+
+The schema is made and upgraded by migrations (:mod:`bot.schema`), never here.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,9 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session, SQLModel, create_engine
-
-from bot import models, search  # noqa: F401  (models registers the tables on SQLModel.metadata)
+from sqlmodel import Session, create_engine
 
 
 def normalise_url(url: str) -> str:
@@ -49,20 +52,6 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
-
-    def create_all(self) -> None:
-        """Create missing tables. Replicas starting together serialise on a lock instead of racing."""
-        with self.engine.begin() as conn:
-            if self.is_postgres:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key("caseroom:schema")})
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-            SQLModel.metadata.create_all(conn)
-            # Search structures are not SQLModel tables (FTS5 virtual tables, expression indexes).
-            search.create_index(conn)
-
-    def drop_all(self) -> None:
-        SQLModel.metadata.drop_all(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -107,8 +96,25 @@ def advisory_key(name: str) -> int:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    _wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _wal(cur: Any) -> None:
+    """Put the file in WAL mode (a property of the file: the first connection's switch holds for all).
+
+    SQLite does not wait out a switch another connection is making at the same moment: it answers "locked" at
+    once, whatever the busy timeout. Processes starting together on a new file meet exactly that, so try again.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")  # answers the mode it is in: "memory" for :memory:, and stays so
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from fastapi import APIRouter, FastAPI
 
-from bot import maintenance
+from bot import maintenance, schema
 from bot.app import create_app
 from bot.config import Settings
 from bot.db import Database
@@ -36,7 +36,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.db = Database(settings.database_url)
-        self.db.create_all()
+        schema.prepare(self.db)  # an empty database is built; an older or newer one is refused (SchemaError)
         self.queue = JobQueue(
             self.db,
             max_attempts=settings.job_max_attempts,

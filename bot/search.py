@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 INDEXED_KINDS = ("message", "message_edited", "note", "file")
@@ -49,14 +49,6 @@ def terms(words: str, *, drop_stopwords: bool = False) -> list[str]:
             continue
         seen.setdefault(w[:64], None)
     return list(seen)[:MAX_TERMS]
-
-
-def create_index(conn: Connection) -> None:
-    """Create the search structures if missing; called by ``Database.create_all`` under its schema lock."""
-    if conn.dialect.name == "postgresql":
-        _pg_create(conn)
-    else:
-        _sqlite_create(conn)
 
 
 def search(
@@ -150,46 +142,7 @@ def _clean(snippet: str) -> str:
     return " ".join(snippet.split())[:300]
 
 
-# -- SQLite FTS5 --------------------------------------------------------------------------------------
-_TOKENIZE = "tokenize='porter unicode61 remove_diacritics 2'"
-_SQLITE_DDL = [
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS timeline_fts USING fts5(text, case_id UNINDEXED, {_TOKENIZE})",
-    f"""CREATE TRIGGER IF NOT EXISTS timeline_fts_ai AFTER INSERT ON timeline WHEN new.kind IN ({_KINDS_SQL})
-        BEGIN INSERT INTO timeline_fts(rowid, text, case_id) VALUES (new.id, new.text, new.case_id); END""",  # noqa: S608 (constants; values are bound)
-    f"""CREATE TRIGGER IF NOT EXISTS timeline_fts_au AFTER UPDATE OF text ON timeline WHEN new.kind IN ({_KINDS_SQL})
-        BEGIN DELETE FROM timeline_fts WHERE rowid = old.id;
-        INSERT INTO timeline_fts(rowid, text, case_id) VALUES (new.id, new.text, new.case_id); END""",  # noqa: S608 (constants; values are bound)
-    """CREATE TRIGGER IF NOT EXISTS timeline_fts_ad AFTER DELETE ON timeline
-        BEGIN DELETE FROM timeline_fts WHERE rowid = old.id; END""",
-    f"CREATE VIRTUAL TABLE IF NOT EXISTS case_fts USING fts5(subject, description, {_TOKENIZE})",
-    """CREATE TRIGGER IF NOT EXISTS case_fts_ai AFTER INSERT ON cases
-        BEGIN INSERT INTO case_fts(rowid, subject, description) VALUES (new.id, new.subject, new.description); END""",
-    """CREATE TRIGGER IF NOT EXISTS case_fts_au AFTER UPDATE OF subject, description ON cases
-        BEGIN DELETE FROM case_fts WHERE rowid = old.id;
-        INSERT INTO case_fts(rowid, subject, description) VALUES (new.id, new.subject, new.description); END""",
-    """CREATE TRIGGER IF NOT EXISTS case_fts_ad AFTER DELETE ON cases
-        BEGIN DELETE FROM case_fts WHERE rowid = old.id; END""",
-]
-_SQLITE_BACKFILL = [
-    "INSERT INTO timeline_fts(rowid, text, case_id) SELECT id, text, case_id FROM timeline "  # noqa: S608 (constants)
-    f"WHERE kind IN ({_KINDS_SQL})",
-    "INSERT INTO case_fts(rowid, subject, description) SELECT id, subject, description FROM cases",
-]
-
-
-def _sqlite_create(conn: Connection) -> None:
-    # No trigger: a database that predates search, or whose tables were dropped and made again (which
-    # drops their triggers). Either way the index must be rebuilt from what the tables hold, once.
-    fresh = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'timeline_fts_ai'").first() is None
-    for ddl in _SQLITE_DDL:
-        conn.exec_driver_sql(ddl)
-    if fresh:
-        conn.exec_driver_sql("DELETE FROM timeline_fts")
-        conn.exec_driver_sql("DELETE FROM case_fts")
-        for sql in _SQLITE_BACKFILL:
-            conn.exec_driver_sql(sql)
-
-
+# -- SQLite FTS5 (tables and triggers: migration 0002) ----------------------------------------------
 # A message deleted in the room stays in the transcript (the record) but is not offered to other cases.
 _NOT_DELETED = """NOT EXISTS (SELECT 1 FROM timeline d WHERE d.case_id = t.case_id AND d.kind = 'message_deleted'
     AND json_extract(d.data, '$.message_id') = json_extract(t.data, '$.message_id'))"""
@@ -207,15 +160,10 @@ FROM case_fts JOIN cases c ON c.id = case_fts.rowid
 WHERE case_fts MATCH :q AND c.id != :exclude AND (NOT :closed OR c.is_closed)
 ORDER BY score DESC LIMIT :n"""
 
-# -- PostgreSQL tsvector ------------------------------------------------------------------------------
+# -- PostgreSQL tsvector (GIN indexes over these expressions: migration 0002) ---------------------------
 _PG_TEXT = "to_tsvector('english'::regconfig, text)"
 _PG_T_TEXT = "to_tsvector('english'::regconfig, t.text)"  # the same expression, qualified: still the index's
 _PG_CASE = "to_tsvector('english'::regconfig, subject || ' ' || description)"
-_PG_DDL = {
-    "ix_timeline_search": f"CREATE INDEX ix_timeline_search ON timeline USING GIN ({_PG_TEXT})"
-    f" WHERE kind IN ({_KINDS_SQL})",
-    "ix_cases_search": f"CREATE INDEX ix_cases_search ON cases USING GIN ({_PG_CASE})",
-}
 _HEADLINE = "'StartSel=[, StopSel=], MaxWords=24, MinWords=8, MaxFragments=1'"
 _PG_TIMELINE = f"""
 WITH q AS (SELECT to_tsquery('english', :q) AS q),
@@ -238,10 +186,3 @@ SELECT c.id, ts_rank_cd({_PG_CASE}, q.q) * 2 AS score,
 FROM cases c, q WHERE {_PG_CASE} @@ q.q AND c.id != :exclude AND (NOT :closed OR c.is_closed)
 ORDER BY score DESC LIMIT :n"""  # noqa: S608 (constants; values are bound)
 
-
-def _pg_create(conn: Connection) -> None:
-    # CREATE INDEX IF NOT EXISTS still takes a SHARE lock on the table before it finds the index,
-    # which deadlocks against a replica already writing cases and timeline; look first instead.
-    for name, ddl in _PG_DDL.items():
-        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
-            conn.exec_driver_sql(ddl)

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bot import cases, search, transcript
+from bot import cases, schema, search, transcript
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import Database
 from bot.jobs import JobQueue
@@ -32,7 +32,11 @@ def _services() -> Services:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
     db = Database(settings.database_url)
-    db.create_all()  # also creates the search index of a database that predates it
+    try:
+        schema.prepare(db)
+    except schema.SchemaError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     return Services(settings, db, JobQueue(db))
 
 

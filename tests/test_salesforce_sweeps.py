@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
+from bot import schema
 from bot.db import Database
 from bot.models import Case, TimelineEvent
 from bot.timeline import Kind, record
@@ -95,7 +96,7 @@ def emulator() -> Iterator[SalesforceEmulator]:
 @pytest.fixture
 def digest_db(pg_url: str) -> Iterator[Database]:
     db = Database(pg_url)
-    db.create_all()
+    schema.upgrade(db)
     yield db
     db.dispose()
 

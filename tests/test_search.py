@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot import search
+from bot import schema, search
 from bot.db import Database
 from bot.runtime import Runtime
 from bot.summary import MAX_LINES
@@ -110,7 +110,7 @@ def test_similar_resolved_cases_are_posted_once_when_a_room_opens(db_url: str, s
 
 def test_similar_lists_at_most_three(db_url: str) -> None:
     db = Database(db_url)
-    db.create_all()
+    schema.upgrade(db)
     with db.session() as s:
         for i in range(6):
             s.execute(text("INSERT INTO cases (crm_id, number, subject, description, status, priority, platform, "
@@ -127,11 +127,12 @@ def test_the_index_is_built_for_a_database_that_predates_it(tmp_path: Path, stat
     rt = world(url, state_file)
     rt.stop()
     db = Database(url)
-    with db.engine.begin() as conn:  # as if the database was made before search existed
+    with db.engine.begin() as conn:  # as if the database was made before search (and migrations) existed
         for trigger in ("timeline_fts_ai", "timeline_fts_au", "timeline_fts_ad"):
             conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
         conn.exec_driver_sql("DELETE FROM timeline_fts")
-    db.create_all()
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    schema.upgrade(db)
     with db.session() as s:
         assert [h.number for h in search.search(s, "zanzibar")] == ["00000001"]
     db.dispose()

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
-from bot import transcript
+from bot import schema, transcript
 from bot.db import Database
 from bot.models import Case, TimelineEvent
 from bot.runtime import Runtime
@@ -184,7 +184,7 @@ def _peak(db: Database, case_id: int, out: Path) -> int:
 
 def test_export_memory_does_not_grow_with_the_room(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'big.db'}")
-    db.create_all()
+    schema.upgrade(db)
     small, large = _room_of(db, 2_000), _room_of(db, 20_000)
     p_small, p_large = _peak(db, small, tmp_path / "s.html"), _peak(db, large, tmp_path / "l.html")
     assert (tmp_path / "l.html").stat().st_size > 8 * (tmp_path / "s.html").stat().st_size

@@ -48,8 +48,6 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
             return "no open room"
         case_id, platform, room_id = case.id, room.platform, room.room_id
         done = timeline.keyed(s, case_id, h.key)
-        if done is None and cases.step_done(room, h.key):
-            return "done before"  # a plain handoff of earlier versions: nothing more to finish
         if done is None:
             previous = None if h.taken else h.previous or holder(s, case)
             p = participant(s, case_id, h.to.email)

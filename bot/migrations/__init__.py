@@ -1,0 +1,1 @@
+"""Alembic's script directory for CaseRoom's schema (``env.py``, ``versions/``); operated through :mod:`bot.schema`."""

@@ -1,0 +1,191 @@
+"""The schema upgrades: a database of the release before migrations is adopted intact, processes refuse a schema
+that is not theirs, upgrades run one at a time, and the models never drift from the migrations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import Column, Index, MetaData, String
+from sqlmodel import SQLModel, select
+
+from bot import cases, schema, search, timeline
+from bot.db import Database
+from bot.models import CaseFile, CrmWrite, Delivery, Job, JobStatus, Participant, Room
+from tests.support import runtime
+
+REPO = Path(__file__).resolve().parents[1]
+PREVIOUS_RELEASE = "86abc1647af05414dbb889113b1c921ccf3bf27b"  # the last commit made without migrations
+
+# Run by that release's own code (its bot/ package, taken from git): its create_all, its models, its rows.
+MAKE_OLD_DATABASE = """
+import sys
+from datetime import UTC, datetime, timedelta
+sys.path.insert(0, sys.argv[1])
+from bot.db import Database
+from bot.models import Case, CaseFile, Delivery, Job, Participant, Room, TimelineEvent
+db = Database(sys.argv[2])
+db.create_all()
+t0 = datetime(2026, 11, 20, 9, tzinfo=UTC)
+with db.session() as s:
+    case = Case(crm_id="5000001234", number="00001234", subject="VPN drops every hour", platform="webex",
+                status="Working", engineer_email="ada@support.example", customer_email="carol@customer.example",
+                created_at=t0, last_event_at=t0)
+    s.add(case)
+    s.commit()
+    steps = {"room_requested": t0.isoformat(), "welcome": t0.isoformat(),
+             "handoff:evt_7": (t0 + timedelta(hours=8)).isoformat()}  # a handoff kept only as a step
+    s.add(Room(case_id=case.id, platform="webex", room_id="room-1", url="https://caseroom.example/r/00001234",
+               name="Case 00001234", state="open", steps=steps))
+    s.add(Participant(case_id=case.id, email="ada@support.example", role="engineer", status="added"))
+    s.add(Participant(case_id=case.id, email="carol@customer.example", role="customer", status="added"))
+    for i, words in enumerate(["the tunnel to zanzibar drops", "restarted the concentrator"]):
+        s.add(TimelineEvent(case_id=case.id, at=t0 + timedelta(minutes=i + 1), kind="message",
+                            actor_email="carol@customer.example", text=words, source_key=f"msg:{i}"))
+    s.add(CaseFile(case_id=case.id, platform_file_id="f1", name="trace.pcap", uploaded_at=t0))
+    s.add(Job(kind="room.event", lane="room:webex:room-1", payload={"n": 1}, run_at=t0))
+    s.add(Delivery(source="crm", delivery_id="evt_1", payload="{}", received_at=t0))
+    s.commit()
+"""
+
+
+def previous_release(tmp_path: Path) -> Path:
+    """That release's ``bot/`` package, from this repository's history."""
+    have = subprocess.run(["git", "-C", str(REPO), "cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}"],
+                          capture_output=True, check=False)  # fmt: skip
+    if have.returncode != 0:
+        pytest.skip(f"commit {PREVIOUS_RELEASE[:7]} (the release before migrations) is not in this clone's history")
+    out = tmp_path / "previous-release"
+    out.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", PREVIOUS_RELEASE, "bot"], capture_output=True,
+                             check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def caseroom(tmp_path: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
+    env |= {"CASEROOM_DATABASE_URL": db_url, "CASEROOM_SANDBOX": "false", "COLUMNS": "200"}
+    exe = str(Path(sys.executable).with_name("caseroom"))
+    return subprocess.run([exe, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_database_of_the_release_before_migrations_upgrades_with_its_cases_intact(
+    db_url: str, tmp_path: Path, state_file: Path
+) -> None:
+    subprocess.run([sys.executable, "-c", MAKE_OLD_DATABASE, str(previous_release(tmp_path)), db_url], check=True)
+
+    for process in (["serve", "--port", "1"], ["worker"]):
+        refused = caseroom(tmp_path, db_url, *process)
+        assert refused.returncode == 2, refused
+        assert refused.stderr.strip().splitlines() == [
+            "caseroom: the database predates schema migrations; run `caseroom db upgrade` to bring it to revision "
+            f"{schema.head()}"
+        ]
+    upgraded = caseroom(tmp_path, db_url, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded
+    assert f"database upgraded from revision none to {schema.head()}" in upgraded.stdout
+    assert caseroom(tmp_path, db_url, "db", "status").stdout.strip() == (
+        f"the database schema is current (revision {schema.head()})"
+    )
+
+    rt, _crm = runtime(db_url, state_file)  # starts: the schema is its own now
+    try:
+        with rt.db.session() as s:
+            case = cases.case_by_number(s, "00001234")
+            assert case is not None and case.id is not None
+            assert (case.subject, case.status, case.engineer_email) == ("VPN drops every hour", "Working",
+                                                                        "ada@support.example")  # fmt: skip
+            room = s.exec(select(Room).where(Room.case_id == case.id)).one()
+            assert (room.room_id, room.state, room.url) == ("room-1", "open", "https://caseroom.example/r/00001234")
+            people = s.exec(select(Participant).where(Participant.case_id == case.id)).all()
+            assert sorted((p.email, p.role, p.status) for p in people) == [
+                ("ada@support.example", "engineer", "added"), ("carol@customer.example", "customer", "added")]
+            entries = [(e.kind, e.text) for e in timeline.events(s, case.id)]
+            assert entries == [
+                ("message", "the tunnel to zanzibar drops"),
+                ("message", "restarted the concentrator"),
+                ("handoff", "Handed over (recorded before CaseRoom kept the details of a handoff)"),
+            ]
+            handoff = timeline.keyed(s, case.id, "handoff:evt_7")
+            assert handoff is not None and handoff.data["previous_removed"] is True
+            filed = s.exec(select(CrmWrite.key).where(CrmWrite.case_id == case.id)).all()
+            assert filed == [f"handoff:{handoff.id}#1"]  # its CRM comment is not filed a second time
+            assert [h.number for h in search.search(s, "zanzibar")] == ["00001234"]  # the index was built
+            assert s.exec(select(CaseFile.name)).all() == ["trace.pcap"]
+            assert s.exec(select(Delivery.delivery_id)).all() == ["evt_1"]
+            job = s.exec(select(Job)).one()
+            assert (job.kind, job.lane, job.status, job.payload) == ("room.event", "room:webex:room-1",
+                                                                     JobStatus.QUEUED, {"n": 1})  # fmt: skip
+    finally:
+        rt.stop()
+        rt.db.dispose()
+
+
+def test_a_process_refuses_a_schema_older_or_newer_than_its_code(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'caseroom.db'}"
+    db = Database(url)
+    schema.upgrade(db)
+    with db.engine.begin() as conn:
+        command.downgrade(schema._config(conn), "0002")
+    refused = caseroom(tmp_path, url, "worker")
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (f"caseroom: the database schema is at revision 0002, this CaseRoom needs "
+                                      f"{schema.head()}: run `caseroom db upgrade`")  # fmt: skip
+    assert caseroom(tmp_path, url, "db", "status").returncode == 1
+    assert caseroom(tmp_path, url, "db", "upgrade").returncode == 0
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")  # written by a later release
+    refused = caseroom(tmp_path, url, "serve", "--port", "1")
+    assert refused.returncode == 2
+    assert "is newer than this CaseRoom knows" in refused.stderr
+    db.dispose()
+
+
+def test_replicas_starting_together_build_the_schema_once(db_url: str) -> None:
+    dbs = [Database(db_url) for _ in range(4)]
+    start = threading.Barrier(len(dbs))
+    failures: list[BaseException] = []
+
+    def boot(db: Database) -> None:
+        start.wait()
+        try:
+            schema.prepare(db)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=boot, args=(db,)) for db in dbs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert schema.status(dbs[0]).up_to_date
+    assert schema.differences(dbs[0]) == []
+    for db in dbs:
+        db.dispose()
+
+
+def test_the_models_and_the_migrations_agree(db_url: str) -> None:
+    db = Database(db_url)
+    schema.upgrade(db)
+    assert schema.differences(db) == []
+    db.dispose()
+
+
+def test_a_model_change_without_its_migration_is_caught(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'caseroom.db'}")
+    schema.upgrade(db)
+    changed = MetaData()
+    for table in SQLModel.metadata.tables.values():
+        table.to_metadata(changed)
+    changed.tables["cases"].append_column(Column("tier", String(32)))
+    Index("ix_jobs_kind_run_at", changed.tables["jobs"].c.kind, changed.tables["jobs"].c.run_at)
+    found = {(d[0], d[3].name if d[0] == "add_column" else d[1].name) for d in schema.differences(db, changed)}
+    assert found == {("add_column", "tier"), ("add_index", "ix_jobs_kind_run_at")}
+    db.dispose()
