@@ -70,10 +70,14 @@ def include_name(name: str | None, type_: str, _parents: Any) -> bool:
     return True
 
 
+# How the schema is compared with the models: by ``caseroom db revision`` (env.py) and by :func:`differences`.
+COMPARE: dict[str, Any] = {"include_name": include_name, "compare_type": True}
+
+
 def differences(db: Database, metadata: MetaData | None = None) -> list[Any]:
     """How the database's schema differs from the models (Alembic's autogenerate diff); ``[]`` when they agree."""
     with db.engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"include_name": include_name, "compare_type": True})
+        context = MigrationContext.configure(conn, opts=COMPARE)
         return compare_metadata(context, metadata if metadata is not None else SQLModel.metadata)
 
 
@@ -101,14 +105,16 @@ def status(db: Database) -> Status:
 
 
 def upgrade(db: Database, *, say: Callable[[str], None] = lambda _line: None) -> Status:
-    """Bring the schema to the newest revision, each step in one transaction with every other replica waiting."""
+    """Bring the schema to the newest revision: all steps in one transaction, every other replica waiting."""
     def run(conn: Connection, before: Status) -> None:
         cfg = _config(conn)
-        if before.current is None and before.has_tables:
+        current = before.current
+        if current is None and before.has_tables:
             # Made by the release before migrations: its tables are the baseline, as they are.
             say(f"adopting a database made before migrations as revision {BASELINE}")
             command.stamp(cfg, BASELINE)
-        for step in _steps(conn):
+            current = BASELINE
+        for step in reversed(list(_script().iterate_revisions("head", current))):
             say(f"applying {step.revision}: {step.doc}")
         command.upgrade(cfg, "head")
 
@@ -151,11 +157,6 @@ def _status(conn: Connection) -> Status:
     current = MigrationContext.configure(conn).get_current_revision()
     tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
     return Status(current, head(), bool(tables))
-
-
-def _steps(conn: Connection) -> list[Any]:
-    current = MigrationContext.configure(conn).get_current_revision()
-    return list(reversed(list(_script().iterate_revisions("head", current))))
 
 
 def _locked(db: Database, run: Callable[[Connection, Status], None]) -> Status:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +22,14 @@ from tests.doubles import FakeCRM, FakeMessenger, SharedState
 
 SECRET = "test-crm-secret"
 PG_ENV = "CASEROOM_TEST_POSTGRES_URL"
+CASEROOM = str(Path(sys.executable).with_name("caseroom"))  # the installed command, run as a user runs it
+
+
+def command_env(**values: str) -> dict[str, str]:
+    """This process's environment without any CaseRoom or platform setting, plus ``values``: a ``caseroom``
+    command run by a test sees only what the test gives it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
+    return env | values
 
 
 @contextmanager

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.support import CASEROOM, command_env
 
 
 def test_the_demo_runs_a_case_from_open_to_closed_and_shows_every_step(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
-    env["COLUMNS"] = "200"
-    caseroom = str(Path(sys.executable).with_name("caseroom"))
-    done = subprocess.run([caseroom, "demo"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run([CASEROOM, "demo"], cwd=tmp_path, env=command_env(COLUMNS="200"), capture_output=True,
+                          text=True, timeout=180)  # fmt: skip
     out = done.stdout
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     for expected in (

@@ -3,7 +3,6 @@ that is not theirs, upgrades run one at a time, and the models never drift from 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -17,7 +16,7 @@ from sqlmodel import SQLModel, select
 from bot import cases, schema, search, timeline
 from bot.db import Database
 from bot.models import CaseFile, CrmWrite, Delivery, Job, JobStatus, Participant, Room
-from tests.support import runtime
+from tests.support import CASEROOM, command_env, runtime
 
 REPO = Path(__file__).resolve().parents[1]
 PREVIOUS_RELEASE = "86abc1647af05414dbb889113b1c921ccf3bf27b"  # the last commit made without migrations
@@ -69,10 +68,9 @@ def previous_release(tmp_path: Path) -> Path:
 
 
 def caseroom(tmp_path: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
-    env |= {"CASEROOM_DATABASE_URL": db_url, "CASEROOM_SANDBOX": "false", "COLUMNS": "200"}
-    exe = str(Path(sys.executable).with_name("caseroom"))
-    return subprocess.run([exe, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", COLUMNS="200")
+    return subprocess.run([CASEROOM, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
 
 
 def test_a_database_of_the_release_before_migrations_upgrades_with_its_cases_intact(

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,7 +20,7 @@ from bot.config import ConfigError, load_settings
 from bot.runtime import Runtime
 from bot.scheduler import LeaderScheduler, Periodic
 from integrations.sandbox.server import free_port
-from tests.support import case_event, encode, runtime, signed_headers, wait_until
+from tests.support import CASEROOM, case_event, command_env, encode, runtime, signed_headers, wait_until
 
 
 def test_bad_configuration_names_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,10 +148,8 @@ def test_a_new_leader_keeps_the_schedule_stored_in_the_database(tmp_path: Path, 
 
 def test_a_worker_process_serves_its_own_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
-    env["CASEROOM_DATABASE_URL"] = f"sqlite:///{tmp_path / 'worker.db'}"
-    caseroom = str(Path(sys.executable).with_name("caseroom"))
-    proc = subprocess.Popen([caseroom, "worker", "--count", "1", "--metrics-port", str(port)], cwd=tmp_path, env=env,
+    env = command_env(CASEROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}")
+    proc = subprocess.Popen([CASEROOM, "worker", "--count", "1", "--metrics-port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         deadline = time.monotonic() + 30

@@ -6,14 +6,13 @@ from alembic import context
 from sqlmodel import SQLModel
 
 from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from bot.schema import include_name
+from bot.schema import COMPARE
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=SQLModel.metadata,
-    include_name=include_name,
-    compare_type=True,
+    **COMPARE,
     render_as_batch=True,  # SQLite alters a table by copying it; batch mode writes those steps
 )
 with context.begin_transaction():
