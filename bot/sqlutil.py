@@ -9,16 +9,19 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, SQLModel
 
 
+def dialect_insert(session: Session) -> Any:
+    """The database's own INSERT construct, the one that has ``on_conflict_do_*``."""
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
 def insert_ignore(session: Session, model: type[SQLModel], values: dict[str, Any]) -> Any | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the id when inserted, ``None`` for a duplicate.
 
     Concurrent duplicates are settled by the database's unique keys, not by a read-then-write race.
     """
     table = model.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     pk = next(iter(table.primary_key.columns))
-    stmt = insert(table).values(**values).on_conflict_do_nothing().returning(pk)
+    stmt = dialect_insert(session)(table).values(**values).on_conflict_do_nothing().returning(pk)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -32,9 +35,7 @@ def insert_many_ignore(session: Session, model: type[SQLModel], rows: list[dict[
     if not rows:
         return []
     table = model.__table__  # type: ignore[attr-defined]
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(table).on_conflict_do_nothing()
+    stmt = dialect_insert(session)(table).on_conflict_do_nothing()
     if not returning:
         session.execute(stmt, rows)
         return []

@@ -28,10 +28,15 @@ class Worker:
         self.queue = queue
         self.kinds = kinds
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+        self._next: Job | None = None  # claimed as the last job was completed: run before claiming again
 
-    def run_once(self) -> bool:
-        """Claim and run one job; False when nothing was due."""
-        job = self.queue.claim(self.name)
+    def run_once(self, claim_next: bool = True) -> bool:
+        """Run one job (claiming it unless the last completion already did); False when nothing was due.
+
+        With ``claim_next`` the completion claims the following job in its transaction; a worker about to stop
+        passes False so it leaves holding nothing.
+        """
+        job, self._next = self._next or self.queue.claim(self.name), None
         if job is None:
             return False
         kind = self.kinds.get(job.kind)
@@ -57,16 +62,16 @@ class Worker:
             else:
                 log.warning("job %s (%s) attempt %d failed, will retry: %s", job.id, job.kind, job.attempts, exc)
         else:
-            self.queue.complete(job, self.name)
+            self._next = self.queue.complete(job, self.name, claim_next=claim_next)
             metrics.JOBS.labels(kind=job.kind, outcome="done").inc()
         finally:
             metrics.JOB_SECONDS.labels(kind=job.kind).observe(time.perf_counter() - started)
         return True
 
     def run(self, stop: threading.Event, poll: float = 0.5) -> None:
-        while not stop.is_set():
+        while not stop.is_set() or self._next is not None:  # a job claimed is run, even when stopping
             try:
-                if self.run_once():
+                if self.run_once(claim_next=not stop.is_set()):
                     continue
             except Exception:
                 log.exception("worker %s: claiming failed", self.name)
@@ -78,6 +83,9 @@ class Worker:
         deadline = time.monotonic() + timeout
         ran = 0
         while time.monotonic() < deadline and self.run_once():
+            ran += 1
+        while self._next is not None:  # claimed by the last completion: run it rather than leave it to its lease
+            self.run_once(claim_next=False)
             ran += 1
         return ran
 

@@ -48,6 +48,7 @@ with db.session() as s:
                             actor_email="carol@customer.example", text=words, source_key=f"msg:{i}"))
     s.add(CaseFile(case_id=case.id, platform_file_id="f1", name="trace.pcap", uploaded_at=t0))
     s.add(Job(kind="room.event", lane="room:webex:room-1", payload={"n": 1}, run_at=t0))
+    s.add(Job(kind="maintenance.purge", payload={}, run_at=t0 + timedelta(minutes=1)))  # no lane then
     s.add(Delivery(source="crm", delivery_id="evt_1", payload="{}", received_at=t0))
     s.commit()
 """
@@ -117,9 +118,13 @@ def test_a_database_of_the_release_before_migrations_upgrades_with_its_cases_int
             assert [h.number for h in search.search(s, "zanzibar")] == ["00001234"]  # the index was built
             assert s.exec(select(CaseFile.name)).all() == ["trace.pcap"]
             assert s.exec(select(Delivery.delivery_id)).all() == ["evt_1"]
-            job = s.exec(select(Job)).one()
+            job = s.exec(select(Job).where(Job.kind == "room.event")).one()
             assert (job.kind, job.lane, job.status, job.payload) == ("room.event", "room:webex:room-1",
                                                                      JobStatus.QUEUED, {"n": 1})  # fmt: skip
+        # Both queued jobs are claimed, oldest first: the one queued without a lane was given its own.
+        claimed = [rt.queue.claim("worker-1"), rt.queue.claim("worker-2")]
+        assert [(j.kind, j.status) for j in claimed if j] == [("room.event", JobStatus.RUNNING),
+                                                              ("maintenance.purge", JobStatus.RUNNING)]  # fmt: skip
     finally:
         rt.stop()
         rt.db.dispose()

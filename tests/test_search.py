@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alembic import command as alembic
 from sqlalchemy import text
 
 from bot import schema, search
@@ -127,11 +128,9 @@ def test_the_index_is_built_for_a_database_that_predates_it(tmp_path: Path, stat
     rt = world(url, state_file)
     rt.stop()
     db = Database(url)
-    with db.engine.begin() as conn:  # as if the database was made before search (and migrations) existed
-        for trigger in ("timeline_fts_ai", "timeline_fts_au", "timeline_fts_ad"):
-            conn.exec_driver_sql(f"DROP TRIGGER {trigger}")
-        conn.exec_driver_sql("DELETE FROM timeline_fts")
-        conn.exec_driver_sql("DROP TABLE alembic_version")
+    with db.engine.begin() as conn:  # back to the schema of before search: no index, no triggers
+        alembic.downgrade(schema._config(conn), "0001")
+        assert not conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE name LIKE 'timeline_fts%'").all()
     schema.upgrade(db)
     with db.session() as s:
         assert [h.number for h in search.search(s, "zanzibar")] == ["00000001"]
