@@ -39,6 +39,7 @@ Clock = Callable[[], datetime]
 # Written out, not bound: a partial index serves only queries whose condition it can read (ix_jobs_lane_live), and
 # a bound parameter's value is unknown when PostgreSQL plans generically or SQLite plans at all.
 LIVE = col(Job.status).in_([literal_column(f"'{status}'") for status in (JobStatus.QUEUED, JobStatus.RUNNING)])
+REPLAYABLE = (JobStatus.DEAD, JobStatus.QUEUED)  # what retry() accepts: dead, or waiting out a backoff
 CLAIM_TRIES = 16  # lanes passed over in one claim (lost races, early heads) before the worker idles a poll
 _GONE = timedelta(microseconds=1)  # a released lease ends just before "now"
 
@@ -285,14 +286,14 @@ class JobQueue:
             job = s.get(Job, job_id)
             if job is None:
                 raise LookupError(f"no job {job_id}")
-            if job.status not in (JobStatus.DEAD, JobStatus.QUEUED):
+            if job.status not in REPLAYABLE:
                 raise ValueError(f"job {job_id} is {job.status}; only dead or waiting jobs can be retried")
             now = self.clock()
             lane = job.lane or own_lane(job.key)  # a job from before every job had a lane
             self._heads(s, {lane: now})  # the lane first, as everywhere; early if the replay below loses: harmless
             replayed = s.execute(
                 update(Job)
-                .where(col(Job.id) == job_id, col(Job.status).in_((JobStatus.DEAD, JobStatus.QUEUED)))
+                .where(col(Job.id) == job_id, col(Job.status).in_(REPLAYABLE))
                 .values(status=JobStatus.QUEUED, attempts=0, run_at=now, finished_at=None, lane=lane)
             ).rowcount  # type: ignore[attr-defined]
             if not replayed:

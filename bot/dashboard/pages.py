@@ -14,6 +14,7 @@ from bot import cases, timeline
 from bot.dashboard import render, sandbox
 from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, esc, link, tag, when
+from bot.jobs import REPLAYABLE
 from bot.membership import participants
 from bot.models import Case, CaseFile, JobStatus, Room, RoomState, TimelineEvent
 
@@ -164,7 +165,7 @@ def router(d: Dash) -> APIRouter:
                 when(j.finished_at or j.run_at),
                 render.form(f"/admin/jobs/{j.id}/retry", admin.csrf, "", "Replay", css="inline",
                             button_label=f"Replay job {j.id}")
-                if j.status in (JobStatus.DEAD, JobStatus.QUEUED)
+                if j.status in REPLAYABLE
                 else "",
             ]
             for j in found
