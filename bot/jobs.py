@@ -268,6 +268,11 @@ class JobQueue:
         """
         if not job.lane:
             return
+        if self.db.is_postgres:
+            # Wait for the lane's row first, in a statement of its own. An UPDATE that waits for it reads its subquery
+            # from before the wait, so a job queued in the lane meanwhile (whose enqueue holds the row until it
+            # commits) would be missed and its head_at overwritten: that job would never be claimed.
+            s.execute(select(col(LaneLease.lane)).where(col(LaneLease.lane) == job.lane).with_for_update())
         others = select(func.min(Job.run_at)).where(col(Job.lane) == job.lane, LIVE,
                                                     col(Job.id) != job.id).scalar_subquery()  # fmt: skip
         head: Any = others

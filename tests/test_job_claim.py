@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot import maintenance, schema
@@ -210,3 +211,28 @@ def test_a_stopping_worker_runs_the_job_it_already_claimed_and_claims_no_other(d
     assert queue.counts() == {JobStatus.DONE: 2, JobStatus.QUEUED: 1}
     other = queue.claim("worker-2")  # nothing left held: the third is anyone's at once
     assert other is not None and other.payload == {"n": 2}
+
+
+def test_a_job_queued_in_a_lane_while_its_last_job_completes_is_still_claimed(pg_url: str) -> None:
+    db = Database(pg_url)
+    schema.prepare(db)
+    queue = JobQueue(db)
+    queue.submit("room.event", {"n": 1}, lane="room:A")
+    first = queue.claim("worker-1")
+    assert first is not None
+    with db.session() as delivery:  # a webhook's transaction queues the lane's next job and has not committed yet
+        queue.enqueue(delivery, "room.event", {"n": 2}, lane="room:A")
+        completing = threading.Thread(target=queue.complete, args=(first, "worker-1"))
+        completing.start()
+
+        def waiting_for_the_lane() -> bool:
+            with db.session() as s:
+                return bool(s.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND wait_event_type = 'Lock'")).scalar())  # fmt: skip
+
+        wait_until(waiting_for_the_lane, 30, lambda: "the completion never waited for the lane")
+        delivery.commit()
+    completing.join(30)
+    second = queue.claim("worker-2")
+    assert second is not None and second.payload == {"n": 2}
+    db.dispose()
