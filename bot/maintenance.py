@@ -22,8 +22,8 @@ KEEP_IDLE_LANES = timedelta(hours=1)
 def purge(sv: Services) -> None:
     now = sv.clock()
     with sv.db.session() as s:
-        s.execute(delete(Job).where(Job.status == JobStatus.DONE, Job.finished_at < now - KEEP_JOBS))  # type: ignore[arg-type,operator]
-        s.execute(delete(Delivery).where(Delivery.received_at < now - KEEP_DELIVERIES))  # type: ignore[arg-type]
+        s.execute(delete(Job).where(col(Job.status) == JobStatus.DONE, col(Job.finished_at) < now - KEEP_JOBS))
+        s.execute(delete(Delivery).where(col(Delivery.received_at) < now - KEEP_DELIVERIES))
         # Safe against a job being queued in the lane meanwhile: that sets head_at, which this re-reads (PostgreSQL
         # re-checks a row another transaction changed; SQLite has one writer), and a deleted lane is made again.
         idle = col(LaneLease.head_at).is_(None), col(LaneLease.until) < now - KEEP_IDLE_LANES

@@ -87,10 +87,13 @@ class Case(SQLModel, table=True):
 
 class Room(SQLModel, table=True):
     __tablename__ = "rooms"
+    # One case per platform room: the room's events find their case by this key. NULL room ids (a room still
+    # opening) do not collide, on either database.
+    __table_args__ = (Index("uq_rooms_platform_room_id", "platform", "room_id", unique=True),)
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", unique=True)
     platform: str
-    room_id: str | None = Field(default=None, index=True)
+    room_id: str | None = None
     url: str | None = None
     name: str = ""
     state: str = RoomState.OPENING
@@ -118,9 +121,13 @@ class TimelineEvent(SQLModel, table=True):
     """One line of a case's memory. ``source_key`` deduplicates events seen twice (retries, export)."""
 
     __tablename__ = "timeline"
-    __table_args__ = (UniqueConstraint("case_id", "source_key", name="uq_timeline_source"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "source_key", name="uq_timeline_source"),
+        # A case's lines in order, or its last N read backwards: every timeline read but the digest's.
+        Index("ix_timeline_case_at", "case_id", "at", "id"),
+    )
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="cases.id", index=True)
+    case_id: int = Field(foreign_key="cases.id")
     at: datetime = _ts(nullable=False, default=utcnow, index=True)
     kind: str = Field(index=True)
     actor_email: str | None = None
@@ -176,7 +183,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     source: str = Field(max_length=32)
     delivery_id: str = Field(max_length=255)
-    received_at: datetime = _ts(nullable=False, default=utcnow)
+    received_at: datetime = _ts(nullable=False, default=utcnow, index=True)  # the purge's range
     payload: str = Field(sa_column=Column(Text, nullable=False))
 
 
@@ -211,16 +218,18 @@ class Job(SQLModel, table=True):
     __table_args__ = (
         Index("ix_jobs_lane_live", "lane", "run_at", "id", sqlite_where=text(LIVE_JOBS),
               postgresql_where=text(LIVE_JOBS)),
+        # The hourly purge's range over finished jobs; by its first column the dashboard's jobs of one status.
+        Index("ix_jobs_status_finished_at", "status", "finished_at"),
     )  # fmt: skip
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(index=True)
+    kind: str
     key: str | None = Field(default=None, unique=True, max_length=255)  # enqueue-once key
-    lane: str | None = Field(default=None, index=True)  # jobs of one lane never run at the same time
+    lane: str | None = None  # jobs of one lane never run at the same time
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False, default=dict))
-    status: str = Field(default=JobStatus.QUEUED, index=True)
+    status: str = Field(default=JobStatus.QUEUED)
     attempts: int = 0
     max_attempts: int = 8
-    run_at: datetime = _ts(nullable=False, default=utcnow, index=True)
+    run_at: datetime = _ts(nullable=False, default=utcnow)
     locked_by: str | None = None
     locked_until: datetime | None = _ts(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
@@ -240,6 +249,9 @@ class LaneLease(SQLModel, table=True):
     __table_args__ = (
         Index("ix_lane_leases_head_at", "head_at", sqlite_where=text("head_at IS NOT NULL"),
               postgresql_where=text("head_at IS NOT NULL")),
+        # The hourly purge's idle lanes.
+        Index("ix_lane_leases_idle", "until", sqlite_where=text("head_at IS NULL"),
+              postgresql_where=text("head_at IS NULL")),
     )  # fmt: skip
     lane: str = Field(primary_key=True, max_length=255)
     holder: str = ""

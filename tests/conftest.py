@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bot import schema
+from bot.db import Database
 from tests.support import PG_ENV, fresh_postgres_database
 
 # The soak forms of the reliability tests (1,000 cases, minutes each) run only when asked for.
@@ -31,6 +33,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests need a real server (.ci/run sets it)")
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """The database at ``db_url`` with the current schema."""
+    database = Database(db_url)
+    schema.prepare(database)
+    yield database
+    database.dispose()
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
@@ -29,14 +27,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    database = Database(db_url)
-    schema.prepare(database)
-    yield database
-    database.dispose()
 
 
 def test_a_lane_held_by_one_worker_does_not_idle_the_others_however_deep_its_backlog(db: Database) -> None:

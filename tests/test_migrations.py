@@ -130,12 +130,18 @@ def test_a_database_of_the_release_before_migrations_upgrades_with_its_cases_int
         rt.db.dispose()
 
 
-def test_a_process_refuses_a_schema_older_or_newer_than_its_code(tmp_path: Path) -> None:
+def database_at(tmp_path: Path, revision: str) -> tuple[str, Database]:
+    """A SQLite database whose schema is at ``revision`` (migrated to the head, then back)."""
     url = f"sqlite:///{tmp_path / 'caseroom.db'}"
     db = Database(url)
     schema.upgrade(db)
     with db.engine.begin() as conn:
-        command.downgrade(schema._config(conn), "0002")
+        command.downgrade(schema._config(conn), revision)
+    return url, db
+
+
+def test_a_process_refuses_a_schema_older_or_newer_than_its_code(tmp_path: Path) -> None:
+    url, db = database_at(tmp_path, "0002")
     refused = caseroom(tmp_path, url, "worker")
     assert refused.returncode == 2
     assert refused.stderr.strip() == (f"caseroom: the database schema is at revision 0002, this CaseRoom needs "
@@ -147,6 +153,32 @@ def test_a_process_refuses_a_schema_older_or_newer_than_its_code(tmp_path: Path)
     refused = caseroom(tmp_path, url, "serve", "--port", "1")
     assert refused.returncode == 2
     assert "is newer than this CaseRoom knows" in refused.stderr
+    db.dispose()
+
+
+def test_an_upgrade_that_cannot_keep_a_rule_says_what_to_fix_and_changes_nothing(tmp_path: Path) -> None:
+    url, db = database_at(tmp_path, "0004")
+    with db.engine.begin() as conn:
+        at = "'2026-12-01 09:00:00'"
+        for n in (1, 2):  # two cases that both claim one Webex space: written before rooms were unique
+            conn.exec_driver_sql("INSERT INTO cases (crm_id, number, subject, description, status, priority, "
+                                 f"platform, is_closed, created_at) VALUES ('c{n}', '0000000{n}', '', '', '', '', "
+                                 f"'webex', 0, {at})")
+            conn.exec_driver_sql("INSERT INTO rooms (case_id, platform, room_id, name, state, state_changed_at, steps) "
+                                 f"VALUES ({n}, 'webex', 'room-1', '', 'open', {at}, '{{}}')")
+
+    refused = caseroom(tmp_path, url, "db", "upgrade")
+    assert refused.returncode == 2, refused
+    assert refused.stderr.strip().splitlines() == [
+        "caseroom: cannot upgrade to revision 0005: several cases share one platform room: webex room-1 (2 cases). "
+        "A room belongs to one case: set room_id to NULL on the rooms rows of the other cases, then run "
+        "`caseroom db upgrade` again"
+    ]
+    assert schema.status(db).current == "0004"
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE rooms SET room_id = NULL WHERE case_id = 2")
+    assert caseroom(tmp_path, url, "db", "upgrade").returncode == 0
+    assert schema.status(db).up_to_date
     db.dispose()
 
 

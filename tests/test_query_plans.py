@@ -1,0 +1,117 @@
+"""The hot queries read through an index, never a whole table: the purge's three ranges, a case's timeline, a
+room's case, the job claim. Each statement the code actually sends is captured and explained by the database
+itself (PostgreSQL with sequential scans and sorts priced out, so a plan that still has one has no index to use)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
+
+from bot import cases, maintenance, timeline
+from bot.db import Database
+from bot.jobs import JobQueue
+from bot.models import Case, Room
+from bot.services import Services
+from tests.support import settings
+
+T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
+
+
+@contextmanager
+def captured(db: Database) -> Iterator[list[tuple[str, Any]]]:
+    sent: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool) -> None:
+        if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+            sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", keep)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", keep)
+
+
+def plans(db: Database, run: Callable[[], object]) -> list[tuple[str, str]]:
+    """Each statement ``run`` sends, beside the database's plan for it."""
+    with captured(db) as sent:
+        run()
+    out = []
+    with db.engine.connect() as conn:
+        if db.is_postgres:
+            conn.exec_driver_sql("SET enable_seqscan = off")  # priced out: a plan that still scans has no index
+            conn.exec_driver_sql("SET enable_sort = off")  # likewise a sort: no index gives the order
+        for statement, parameters in sent:
+            explain = "EXPLAIN " if db.is_postgres else "EXPLAIN QUERY PLAN "
+            rows = conn.exec_driver_sql(explain + statement, parameters).all()
+            out.append((statement, "\n".join(str(r[-1]) for r in rows)))
+        conn.rollback()
+    return out
+
+
+def full_scans(db: Database, run: Callable[[], object], *, or_sorts: bool = False) -> list[str]:
+    """The statements ``run`` sends that read a whole table (or a whole index), with their plans; ``or_sorts``:
+    also those that sort what they read instead of reading it in order."""
+    whole = ("Seq Scan",) if db.is_postgres else ("SCAN ",)
+    if or_sorts:
+        whole += ("Sort",) if db.is_postgres else ("USE TEMP B-TREE",)
+    return [f"{statement}\n{plan}" for statement, plan in plans(db, run)
+            if any(line.lstrip(" ->").startswith(whole) for line in plan.splitlines())]  # fmt: skip
+
+
+@pytest.fixture
+def sv(db: Database, db_url: str) -> Services:
+    clock = lambda: T0  # noqa: E731
+    return Services(settings=settings(db_url), db=db, queue=JobQueue(db, clock=clock), clock=clock)
+
+
+def open_case(db: Database, number: str, room_id: str | None) -> int:
+    with db.session() as s:
+        case = Case(crm_id=f"crm-{number}", number=number, platform="webex")
+        s.add(case)
+        s.flush()
+        assert case.id is not None
+        s.add(Room(case_id=case.id, platform="webex", room_id=room_id))
+        s.commit()
+        return case.id
+
+
+def test_the_hourly_purge_reads_only_what_it_deletes(db: Database, sv: Services) -> None:
+    assert full_scans(db, lambda: maintenance.purge(sv)) == []
+
+
+def test_a_cases_timeline_and_a_rooms_case_are_looked_up_not_searched_for(db: Database) -> None:
+    case_id = open_case(db, "00000001", "room-1")
+
+    def reads() -> None:
+        with db.session() as s:
+            timeline.events(s, case_id)
+            assert cases.find_by_room(s, "webex", "room-1") is not None
+
+    assert full_scans(db, reads, or_sorts=True) == []
+
+
+def test_the_job_claim_and_completion_read_through_indexes(db: Database, sv: Services) -> None:
+    sv.queue.submit("case.event", {"n": 1}, lane="case:1")
+    sv.queue.submit("case.event", {"n": 2}, lane="case:1")
+
+    def work() -> None:
+        job = sv.queue.claim("worker-1")
+        assert job is not None
+        assert sv.queue.complete(job, "worker-1", claim_next=True) is not None
+
+    assert full_scans(db, work) == []
+
+
+def test_a_platform_room_belongs_to_one_case(db: Database) -> None:
+    open_case(db, "00000001", "room-1")
+    open_case(db, "00000002", None)
+    open_case(db, "00000003", None)  # rooms still opening have no id yet: they do not collide
+    with pytest.raises(IntegrityError):
+        open_case(db, "00000004", "room-1")
