@@ -109,9 +109,7 @@ def test_similar_resolved_cases_are_posted_once_when_a_room_opens(db_url: str, s
     assert not [t for t in posts(state_file, "room-00000001") if t.startswith("Similar")]
 
 
-def test_similar_lists_at_most_three(db_url: str) -> None:
-    db = Database(db_url)
-    schema.upgrade(db)
+def test_similar_lists_at_most_three(db: Database) -> None:
     with db.session() as s:
         for i in range(6):
             s.execute(text("INSERT INTO cases (crm_id, number, subject, description, status, priority, platform, "
@@ -120,7 +118,6 @@ def test_similar_lists_at_most_three(db_url: str) -> None:
         s.commit()
         hits = search.similar(s, -1, "Outlook crashes", "when it starts")
     assert len(hits) == 3 and all(h.is_closed for h in hits)
-    db.dispose()
 
 
 def test_the_index_is_built_for_a_database_that_predates_it(tmp_path: Path, state_file: Path) -> None:
