@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
 
-from benchmarks import burst, export_calls, ingest, job_claim, open_latency, transcript_memory  # noqa: E402  (after the filter)
+from benchmarks import bounded_reads, burst, export_calls, ingest, job_claim, open_latency, transcript_memory  # noqa: E402  (after the filter)
 
 BENCHMARKS = {
     "ingest": ingest.run,
@@ -27,6 +27,7 @@ BENCHMARKS = {
     "export": export_calls.run,
     "transcript": transcript_memory.run,
     "claim": job_claim.run,
+    "reads": bounded_reads.run,
 }
 
 

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 EXCERPT = 160
 SHOWN = 3  # unanswered messages and files listed on a card; the rest are counted
+# A card reads the room's last messages and uploads, not its whole history: open questions are those since the
+# engineers' last reply among them, files those since the last handoff (or so far) among them.
+CARD_WINDOW = 200
 
 
 @dataclass(frozen=True)
@@ -97,8 +100,8 @@ def _card(s: Session, sv: Services, case: Case, previous: Person | None, h: Hand
     last = _last_handoff(s, case.id)
     since = last.at if last is not None else None
     # The card is posted in the room: only what everyone in it may read (Role.MEMBER is the least trusted).
-    events = [e for e in timeline.events(s, case.id, kinds={timeline.Kind.MESSAGE, timeline.Kind.FILE})
-              if may_read(Role.MEMBER, e)]  # fmt: skip
+    events = timeline.latest(s, case.id, CARD_WINDOW, kinds={timeline.Kind.MESSAGE, timeline.Kind.FILE},
+                             keep=lambda e: may_read(Role.MEMBER, e))  # fmt: skip
     engineers = {p.email for p in participants(s, case.id) if p.role == Role.ENGINEER}
     engineers |= {h.to.email.lower(), *([previous.email.lower()] if previous else [])}
     customer_domain = (case.customer_email or "").rpartition("@")[2]
@@ -163,8 +166,8 @@ def _tz_of(s: Session, case: Case, email: str) -> str | None:
 
 # -- recording -------------------------------------------------------------------------------------
 def _last_handoff(s: Session, case_id: int) -> TimelineEvent | None:
-    found = timeline.events(s, case_id, kinds={timeline.Kind.HANDOFF})
-    return found[-1] if found else None
+    found = timeline.latest(s, case_id, 1, kinds={timeline.Kind.HANDOFF})
+    return found[0] if found else None
 
 
 def _finish(sv: Services, case_id: int, crm_id: str, platform: str, room_id: str, event_id: int,

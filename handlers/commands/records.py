@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from bot import copy, filing, timeline
-from bot.commands import Invocation, Reply, UsageError, command, may_read
+from bot.commands import INTERNAL_KINDS, Invocation, Reply, UsageError, command, may_read
 from bot.membership import display_name, participant_for
-from bot.models import CaseFile
+from bot.models import CaseFile, Role
 
 
 @command("files", usage="/case files", summary="the files shared in this room", who="members", max_args=0, fast=True)
@@ -78,7 +78,8 @@ def show_timeline(inv: Invocation) -> Reply:
         raise UsageError("Ask for between 1 and 50 events.")
     assert inv.case.id is not None
     with inv.sv.db.session() as s:
-        events = [e for e in timeline.events(s, inv.case.id) if may_read(inv.role, e)][-n:]
+        hidden = () if inv.role == Role.ENGINEER else INTERNAL_KINDS
+        events = timeline.latest(s, inv.case.id, n, without=hidden, keep=lambda e: may_read(inv.role, e))
         p = participant_for(s, inv.case.id, inv.request.actor)
         tz = p.timezone if p else None
     lines = [f"Last {len(events)} events of case {inv.case.number}:"]
