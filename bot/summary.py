@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from bot import copy
+from bot import copy, timeline
 from bot.commands import INTERNAL_KINDS, may_read
 from bot.membership import participants
 from bot.models import Case, CaseFile, Role, TimelineEvent
@@ -66,7 +66,7 @@ def brief(s: Session, case: Case, *, now: datetime, reader: Role | None, transcr
         lines.append(f"  … and {len(people) - MAX_PEOPLE} more (/case status)")
 
     kinds = tuple(k for k in HIGHLIGHT_KINDS if reader == Role.ENGINEER or k not in INTERNAL_KINDS)
-    highlights = [e for e in _latest(s, cid, kinds, LAST_HIGHLIGHTS) if may_read(reader, e)]
+    highlights = [e for e in timeline.latest(s, cid, LAST_HIGHLIGHTS, kinds=kinds) if may_read(reader, e)]
     lines.append("Highlights:" if highlights else "Highlights: none yet")
     lines += [_one_line(f"  {_when(e.at)} [{e.kind}] {e.text}") for e in highlights]
 
@@ -97,8 +97,8 @@ def brief(s: Session, case: Case, *, now: datetime, reader: Role | None, transcr
 
 def _last_exchanges(s: Session, case_id: int) -> list[tuple[TimelineEvent, str]]:
     """The last messages as they now read: deleted ones left out, edited ones in their last wording."""
-    recent = _latest(s, case_id, ("message",), LAST_MESSAGES * 3)
-    changes = _latest(s, case_id, ("message_edited", "message_deleted"), 200)  # recent changes suffice
+    recent = timeline.latest(s, case_id, LAST_MESSAGES * 3, kinds=("message",))
+    changes = timeline.latest(s, case_id, 200, kinds=("message_edited", "message_deleted"))  # recent ones suffice
     now_reads: dict[str, str | None] = {}
     for c in changes:
         mid = c.data.get("message_id")
@@ -112,12 +112,3 @@ def _last_exchanges(s: Session, case_id: int) -> list[tuple[TimelineEvent, str]]
             out.append((e, said))
     return out[-LAST_MESSAGES:]
 
-
-def _latest(s: Session, case_id: int, kinds: tuple[str, ...], n: int) -> list[TimelineEvent]:
-    q = (
-        select(TimelineEvent)
-        .where(TimelineEvent.case_id == case_id, TimelineEvent.kind.in_(kinds))  # type: ignore[arg-type,attr-defined]
-        .order_by(TimelineEvent.at.desc(), TimelineEvent.id.desc())  # type: ignore[attr-defined,union-attr]
-        .limit(n)
-    )
-    return list(reversed(s.execute(q).scalars().all()))

@@ -69,7 +69,8 @@ def keyed(session: Session, case_id: int, source_key: str, *, lock: bool = False
 
 
 def events(session: Session, case_id: int, *, kinds: set[Kind] | None = None) -> list[TimelineEvent]:
-    """The case's whole timeline, oldest first: for what must read all of it (figures of one case, tests)."""
+    """The case's whole timeline, oldest first. The product reads its last entries (:func:`latest`); tests
+    read all of it."""
     q = select(TimelineEvent).where(TimelineEvent.case_id == case_id)  # type: ignore[arg-type]
     if kinds:
         q = q.where(TimelineEvent.kind.in_([str(k) for k in kinds]))  # type: ignore[attr-defined]
@@ -92,7 +93,7 @@ def latest(
     a page answered inside a chat platform's acknowledgement stays as fast on a case's thousandth day as on its
     first. ``keep`` judges what SQL cannot (who may read a command's echo); the pages go on until ``n`` are kept.
     """
-    page = max(n, 50)
+    page = n if keep is None else max(n, 50)  # only ``keep`` leaves rows out: then read ahead
     q = select(TimelineEvent).where(TimelineEvent.case_id == case_id)  # type: ignore[arg-type]
     if kinds is not None:
         q = q.where(TimelineEvent.kind.in_([str(k) for k in kinds]))  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import RedirectResponse
-from sqlalchemy import literal_column, select
+from sqlalchemy import select, text
 from sqlmodel import col
 
 from bot import cases, timeline
@@ -16,12 +16,10 @@ from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, esc, link, tag, when
 from bot.jobs import REPLAYABLE
 from bot.membership import participants
-from bot.models import Case, CaseFile, JobStatus, Room, RoomState, TimelineEvent
+from bot.models import ROOM_NOT_CLOSED, Case, CaseFile, JobStatus, Room, TimelineEvent
 
 TIMELINE_LIMIT = 500
 ROOMS_LIMIT = 500
-# The literal, as ix_rooms_not_closed's predicate has it: a bound parameter would not let a planner use that index.
-NOT_CLOSED = col(Room.state) != literal_column(f"'{RoomState.CLOSED}'")
 ERROR_PREVIEW = 300
 
 
@@ -58,7 +56,7 @@ def router(d: Dash) -> APIRouter:
             if not closed:
                 # From the few rooms not yet closed (their partial index), not from every case newest first
                 # looking for them: the closed ones pile up with the years, the open ones do not.
-                q = q.where(col(Case.id).in_(select(col(Room.case_id)).where(NOT_CLOSED)))
+                q = q.where(col(Case.id).in_(select(col(Room.case_id)).where(text(ROOM_NOT_CLOSED))))
             found = s.execute(q).all()
         rows = [
             [
