@@ -19,7 +19,7 @@ from prometheus_client import start_http_server
 from rich.console import Console
 from rich.table import Table
 
-from bot import metrics, schema
+from bot import figures, metrics, schema
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import Database
 from bot.runtime import Runtime
@@ -139,9 +139,11 @@ def db_upgrade() -> None:
     before = schema.status(db)
     if before.up_to_date:
         console.print(before.describe(), soft_wrap=True)
-        return
-    after = schema.upgrade(db, say=lambda line: console.print(f"  {line}", soft_wrap=True))
-    console.print(f"database upgraded from revision {before.current or 'none'} to {after.current}")
+    else:
+        after = schema.upgrade(db, say=lambda line: console.print(f"  {line}", soft_wrap=True))
+        console.print(f"database upgraded from revision {before.current or 'none'} to {after.current}")
+    # Data the code derives (run again, it goes on where an interrupted run stopped, or finds nothing to do).
+    figures.backfill(db, say=lambda line: console.print(f"  {line}", soft_wrap=True))
 
 
 @db_app.command("status")

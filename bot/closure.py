@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import bot_posts, cases, copy, filing, message_entries, timeline, transcript
+from bot import bot_posts, cases, copy, figures, filing, message_entries, timeline, transcript
 from bot.events import Actor
 from bot.jobs import WaitingFor
 from bot.membership import display_name, participant
@@ -36,6 +36,7 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
                 cases.set_state(s, room, RoomState.CLOSED, sv.clock())
             _close_case(case, sv.clock())
             s.add(case)
+            figures.store(s, case, sv.clock())
             s.commit()
             return
         if room.state == RoomState.CLOSED:
@@ -59,6 +60,7 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
         assert fresh is not None
         _close_case(fresh, sv.clock())
         s.add(fresh)
+        figures.store(s, fresh, sv.clock())  # with the closed state, so a closed case always has its figures once
         s.commit()
 
 

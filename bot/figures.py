@@ -14,12 +14,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from bot.models import Case, CaseFile, Participant, Role, TimelineEvent
+from bot.db import Database
+from bot.models import Case, CaseFile, ClosedCaseFigures, Participant, Role, TimelineEvent, utcnow
 from bot.timeline import Kind
 
 # Participants who were actually in the room at some point (an open invitation or a refusal is not presence).
@@ -92,9 +93,16 @@ class _People:
     customers: set[str] = field(default_factory=set)
 
 
-def figures_of(
-    case: Case, events: Iterable[TimelineEvent], participants: Iterable[Participant], files: int
-) -> CaseFigures:
+class Entry(Protocol):
+    """What figures read of a timeline entry (the table's row, or only these columns of it)."""
+
+    kind: str
+    at: datetime
+    actor_email: str | None
+    data: dict[str, Any]
+
+
+def figures_of(case: Case, events: Iterable[Entry], participants: Iterable[Participant], files: int) -> CaseFigures:
     """One case's figures from its timeline (events in any order) and its participant rows."""
     assert case.id is not None
     evs = sorted(events, key=lambda e: e.at)
@@ -130,7 +138,7 @@ def figures_of(
     return CaseFigures(case.id, case.number, case.priority or "none", opened, values)
 
 
-def _people(case: Case, evs: list[TimelineEvent], parts: list[Participant]) -> _People:
+def _people(case: Case, evs: list[Entry], parts: list[Participant]) -> _People:
     people = _People()
     if case.engineer_email:
         people.engineers.add(case.engineer_email.lower())
@@ -147,7 +155,7 @@ def _people(case: Case, evs: list[TimelineEvent], parts: list[Participant]) -> _
     return people
 
 
-def _shows_presence(e: TimelineEvent, group: set[str]) -> bool:
+def _shows_presence(e: Entry, group: set[str]) -> bool:
     if e.kind in (Kind.JOIN, Kind.MESSAGE):
         return (e.actor_email or "").lower() in group
     if e.kind == Kind.INVITE:
@@ -155,32 +163,93 @@ def _shows_presence(e: TimelineEvent, group: set[str]) -> bool:
     return False
 
 
-def _first(evs: list[TimelineEvent], pred: Callable[[TimelineEvent], bool]) -> datetime | None:
+def _first(evs: list[Entry], pred: Callable[[Entry], bool]) -> datetime | None:
     return next((e.at for e in evs if pred(e)), None)
 
 
 def load(s: Session, since: datetime | None = None) -> list[CaseFigures]:
-    """Figures of every case opened at or after ``since`` (all cases when None), oldest first."""
-    q = select(Case)
+    """Figures of every case opened at or after ``since`` (all cases when None), oldest first.
+
+    A closed case's figures were stored when its closure finished: one narrow row each, read by its opening
+    time. Only the cases without one (still open, or closed before figures were stored and not yet backfilled)
+    are computed from their timelines here, so the cost follows the open cases, not the window's history.
+    """
+    stored = select(col(Case.number), *_STORED_COLUMNS).join(Case, col(Case.id) == col(ClosedCaseFigures.case_id))
+    if since is not None:
+        stored = stored.where(col(ClosedCaseFigures.opened_at) >= since)
+    rows = [_from_row(number, case_id, opened, priority, metrics)
+            for number, case_id, opened, priority, *metrics in s.execute(stored).all()]  # fmt: skip
+    rest = select(Case).outerjoin(ClosedCaseFigures, col(ClosedCaseFigures.case_id) == col(Case.id))
+    rest = rest.where(col(ClosedCaseFigures.case_id).is_(None))
     if since is not None:
         # A case row is written after its opening event happened, so this keeps every case opened since.
-        q = q.where(col(Case.created_at) >= since)
-    found = list(s.execute(q).scalars().all())
+        rest = rest.where(col(Case.created_at) >= since)
+    live = compute(s, list(s.execute(rest).scalars().all()))
+    rows += [r for r in live if since is None or r.opened_at >= since]
+    return sorted(rows, key=lambda r: (r.opened_at, r.case_id))
+
+
+def compute(s: Session, found: list[Case]) -> list[CaseFigures]:
+    """These cases' figures from their timelines, participants and files (a few statements for all of them)."""
     ids = [c.id for c in found]
     if not ids:
         return []
-    by_case: dict[int, list[TimelineEvent]] = defaultdict(list)
-    ev_q = select(TimelineEvent).where(col(TimelineEvent.case_id).in_(ids), col(TimelineEvent.kind).in_(_KINDS))
-    for e in s.execute(ev_q).scalars():
-        by_case[e.case_id].append(e)
+    by_case: dict[int, list[Entry]] = defaultdict(list)
+    # Only the columns figures read: an open case's messages are most of what this page loads.
+    wanted = [col(TimelineEvent.case_id), col(TimelineEvent.kind), col(TimelineEvent.at),
+              col(TimelineEvent.actor_email), col(TimelineEvent.data)]  # fmt: skip
+    ev_q = select(*wanted).where(col(TimelineEvent.case_id).in_(ids), col(TimelineEvent.kind).in_(_KINDS))
+    for e in s.execute(ev_q).all():
+        by_case[e.case_id].append(e)  # a Row has the attributes an Entry has
     parts: dict[int, list[Participant]] = defaultdict(list)
     for p in s.execute(select(Participant).where(col(Participant.case_id).in_(ids))).scalars():
         parts[p.case_id].append(p)
     file_q = select(col(CaseFile.case_id), func.count()).where(col(CaseFile.case_id).in_(ids))
     files = {int(cid): int(n) for cid, n in s.execute(file_q.group_by(col(CaseFile.case_id))).all()}
-    rows = [figures_of(c, by_case[c.id], parts[c.id], files.get(c.id, 0)) for c in found if c.id is not None]
-    rows = [r for r in rows if since is None or r.opened_at >= since]
-    return sorted(rows, key=lambda r: (r.opened_at, r.case_id))
+    return [figures_of(c, by_case[c.id], parts[c.id], files.get(c.id, 0)) for c in found if c.id is not None]
+
+
+def store(s: Session, case: Case, at: datetime) -> CaseFigures:
+    """Compute a closed case's figures and keep them, in the caller's transaction (closure's last one). They are
+    final from then on: whatever reaches a closed case's timeline later does not change its figures."""
+    (row,) = compute(s, [case])
+    s.merge(_to_row(row, at))
+    return row
+
+
+def backfill(db: Database, *, batch: int = 200, say: Callable[[str], None] = lambda _line: None) -> int:
+    """Store the figures of closed cases that have none (closed before figures were stored), a batch per
+    transaction so an interrupted run keeps what it did and the next one goes on. Returns how many it stored."""
+    missing = (col(Case.is_closed).is_(True), col(ClosedCaseFigures.case_id).is_(None))
+    without = select(Case).outerjoin(ClosedCaseFigures, col(ClosedCaseFigures.case_id) == col(Case.id))
+    with db.session() as s:
+        total = s.execute(select(func.count()).select_from(without.where(*missing).subquery())).scalar_one()
+    done, after = 0, 0
+    while done < total:
+        with db.session() as s:
+            q = without.where(*missing, col(Case.id) > after).order_by(col(Case.id)).limit(batch)
+            found = list(s.execute(q).scalars().all())
+            if not found:
+                break
+            s.add_all(_to_row(r, utcnow()) for r in compute(s, found))
+            s.commit()
+            after = found[-1].id or after
+        done += len(found)
+        say(f"figures of closed cases: {done} of {total} stored")
+    return done
+
+
+_STORED_COLUMNS = [col(ClosedCaseFigures.case_id), col(ClosedCaseFigures.opened_at), col(ClosedCaseFigures.priority),
+                   *[getattr(ClosedCaseFigures, m.key) for m in METRICS]]  # fmt: skip
+
+
+def _to_row(f: CaseFigures, at: datetime) -> ClosedCaseFigures:
+    return ClosedCaseFigures.model_validate({"case_id": f.case_id, "opened_at": f.opened_at, "priority": f.priority,
+                                            "computed_at": at, **f.values})  # fmt: skip
+
+
+def _from_row(number: str, case_id: int, opened: datetime, priority: str, metrics: list[float | None]) -> CaseFigures:
+    return CaseFigures(case_id, number, priority, opened, {m.key: v for m, v in zip(METRICS, metrics, strict=True)})
 
 
 def summarize(rows: Iterable[CaseFigures], key: Callable[[CaseFigures], str]) -> list[Group]:

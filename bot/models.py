@@ -160,6 +160,27 @@ class CaseFile(SQLModel, table=True):
     crm_ref: str | None = None  # id of the copy filed on the CRM case
 
 
+class ClosedCaseFigures(SQLModel, table=True):
+    """A closed case's operational figures, computed once when its closure finished (see ``bot.figures``).
+
+    The figures page reads these, one narrow row per case in its window, instead of every case's timeline; only
+    the cases still open are computed from their timelines when the page is shown. Durations are in seconds.
+    """
+
+    __tablename__ = "case_figures"
+    case_id: int = Field(foreign_key="cases.id", primary_key=True)
+    opened_at: datetime = _ts(nullable=False, index=True)  # the window's range
+    priority: str
+    room_ready: float | None = None
+    first_contact: float | None = None
+    first_engineer_reply: float | None = None
+    resolution: float | None = None
+    participants: float | None = None
+    files: float | None = None
+    handoffs: float | None = None
+    computed_at: datetime = _ts(nullable=False, default=utcnow)
+
+
 class BotPost(SQLModel, table=True):
     """A message the bot posted in a case room, by its platform id: closure's export has it on the timeline already,
     as its own entry (``msg:<id>``, the bot's own words) or as the fact it announced (a join, an upload, a handoff).

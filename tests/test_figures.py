@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import random
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, select
 
 from bot import figures, timeline
-from bot.models import Case, CaseFile, Participant
+from bot.models import Case, CaseFile, ClosedCaseFigures, Participant, TimelineEvent
 from bot.timeline import Kind
-from tests.support import case_event, encode, runtime, signed_headers
+from tests.support import CASEROOM, case_event, command_env, encode, runtime, signed_headers
 
 T = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)  # a Monday: ISO week 2026-W47
 TOKEN = "figures-admin-token-0123"
@@ -186,6 +188,34 @@ def test_figures_from_cases_driven_through_the_crm_webhook(db_url: str, state_fi
     assert row.values["handoffs"] == 1.0
     assert row.values["participants"] == 3.0  # customer, Ada and Kenji, all removed at closure
     assert row.values["room_ready"] is not None
+
+    # The closure stored them: the page reads that row, not the case's timeline (gone here, the figures stay).
+    with rt.db.session() as s:
+        (kept,) = s.exec(select(ClosedCaseFigures)).all()
+        assert (kept.case_id, kept.opened_at, kept.resolution, kept.handoffs) == (row.case_id, row.opened_at,
+                                                                                 9000.0, 1.0)  # fmt: skip
+        s.execute(delete(TimelineEvent))
+        s.commit()
+        assert figures.load(s) == [row]
+    rt.stop()
+
+
+def test_db_upgrade_stores_the_figures_of_cases_closed_before_they_were_kept(known: Any, db_url: str,
+                                                                            tmp_path: Path) -> None:  # fmt: skip
+    with known.db.session() as s:
+        computed = figures.load(s)  # A1 and C3 are closed without stored figures, as an older release left them
+        assert s.exec(select(ClosedCaseFigures)).all() == []
+    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", COLUMNS="200")
+    upgrade = [CASEROOM, "db", "upgrade"]
+    done = subprocess.run(upgrade, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "figures of closed cases: 2 of 2 stored" in done.stdout
+    with known.db.session() as s:
+        stored = s.exec(select(Case.number).join(ClosedCaseFigures)).all()
+        assert sorted(stored) == ["A1", "C3"]  # B2 is open: its figures are still moving
+        assert figures.load(s) == computed
+    again = subprocess.run(upgrade, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 0 and "figures of closed cases" not in again.stdout
 
 
 def test_the_figures_page_shows_the_known_values_and_a_chart(known: Any) -> None:

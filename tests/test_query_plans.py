@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, update
 from sqlalchemy.exc import IntegrityError
 
-from bot import cases, maintenance, timeline
+from bot import cases, figures, maintenance, timeline
 from bot.db import Database
 from bot.jobs import JobQueue
 from bot.models import Case, Room, RoomState, TimelineEvent
@@ -167,6 +167,37 @@ def test_the_dashboard_reads_only_the_rooms_and_the_case_it_shows(db: Database, 
     assert "00000003" in pages["/admin?closed=true"]
     assert "2026-12-01 11:00" in pages["/admin"]  # case 2's last activity
     assert "hello from case 2" in pages["/admin/cases/00000002"] and "1 events" in pages["/admin/cases/00000002"]
+    rt.services.db.dispose()
+
+
+def test_the_figures_page_reads_stored_figures_and_only_the_open_cases_timelines(db: Database, db_url: str,
+                                                                                 tmp_path: Path) -> None:  # fmt: skip
+    ids = [open_case(db, f"0000000{n}", f"room-{n}") for n in range(1, 4)]
+    with db.session() as s:
+        for n, case_id in enumerate(ids, 1):
+            timeline.record(s, case_id, timeline.Kind.MESSAGE, f"hello from case {n}", at=T0 + timedelta(hours=n))
+        closed = s.get(Case, ids[0])
+        assert closed is not None
+        closed.is_closed, closed.closed_at = True, T0 + timedelta(days=1)
+        figures.store(s, closed, T0 + timedelta(days=1))
+        s.commit()
+    rt, _ = runtime(db_url, tmp_path / "state.json", CASEROOM_ADMIN_TOKEN=TOKEN)
+    client = TestClient(rt.app)
+    client.post("/admin/login", data={"token": TOKEN, "next": "/admin"}, follow_redirects=False)
+    pages: list[str] = []
+
+    def show() -> None:
+        answer = client.get("/admin/figures")
+        assert answer.status_code == 200
+        pages.append(answer.text)
+
+    assert full_scans(rt.services.db, show) == []
+    assert "All 3 cases" in pages[0]
+    with captured(rt.services.db) as sent:
+        show()
+    read = [p for statement, p in sent if "FROM timeline" in statement]
+    asked = {v for p in read for v in (p.values() if isinstance(p, dict) else p) if isinstance(v, int)}
+    assert asked == set(ids[1:])  # the closed case's figures were stored at its closure: its timeline is not read
     rt.services.db.dispose()
 
 

@@ -92,7 +92,8 @@ def router(d: Dash) -> APIRouter:
             [
                 tag("p", f"{len(rows)} cases opened in the last {weeks} weeks. Durations run from the CRM's "
                          "case.opened time; p90 is the nearest-rank 90th percentile. A case without a value "
-                         "(e.g. not resolved yet) is left out of that figure; n says how many cases count."),
+                         "(e.g. not resolved yet) is left out of that figure; n says how many cases count. A closed "
+                         "case's figures are those of its closure."),
                 picker,
                 Html(figures.chart_svg(per_week, chosen)),
                 _stats_table(f"All {len(rows)} cases", [figures.overall(rows)], "Group"),
