@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
 from bot.db import Database
@@ -179,8 +179,7 @@ def load(s: Session, since: datetime | None = None) -> list[CaseFigures]:
         stored = stored.where(col(ClosedCaseFigures.opened_at) >= since)
     rows = [_from_row(number, case_id, opened, priority, metrics)
             for number, case_id, opened, priority, *metrics in s.execute(stored).all()]  # fmt: skip
-    rest = select(Case).outerjoin(ClosedCaseFigures, col(ClosedCaseFigures.case_id) == col(Case.id))
-    rest = rest.where(col(ClosedCaseFigures.case_id).is_(None))
+    rest = _without_figures()
     if since is not None:
         # A case row is written after its opening event happened, so this keeps every case opened since.
         rest = rest.where(col(Case.created_at) >= since)
@@ -220,14 +219,13 @@ def store(s: Session, case: Case, at: datetime) -> CaseFigures:
 def backfill(db: Database, *, batch: int = 200, say: Callable[[str], None] = lambda _line: None) -> int:
     """Store the figures of closed cases that have none (closed before figures were stored), a batch per
     transaction so an interrupted run keeps what it did and the next one goes on. Returns how many it stored."""
-    missing = (col(Case.is_closed).is_(True), col(ClosedCaseFigures.case_id).is_(None))
-    without = select(Case).outerjoin(ClosedCaseFigures, col(ClosedCaseFigures.case_id) == col(Case.id))
+    closed = _without_figures().where(col(Case.is_closed).is_(True))
     with db.session() as s:
-        total = s.execute(select(func.count()).select_from(without.where(*missing).subquery())).scalar_one()
+        total = s.execute(select(func.count()).select_from(closed.subquery())).scalar_one()
     done, after = 0, 0
     while done < total:
         with db.session() as s:
-            q = without.where(*missing, col(Case.id) > after).order_by(col(Case.id)).limit(batch)
+            q = closed.where(col(Case.id) > after).order_by(col(Case.id)).limit(batch)
             found = list(s.execute(q).scalars().all())
             if not found:
                 break
@@ -237,6 +235,12 @@ def backfill(db: Database, *, batch: int = 200, say: Callable[[str], None] = lam
         done += len(found)
         say(f"figures of closed cases: {done} of {total} stored")
     return done
+
+
+def _without_figures() -> Select[Case]:
+    """The cases that have no stored figures (their figures come from their timelines)."""
+    stored = col(ClosedCaseFigures.case_id)
+    return select(Case).outerjoin(ClosedCaseFigures, stored == col(Case.id)).where(stored.is_(None))
 
 
 _STORED_COLUMNS = [col(ClosedCaseFigures.case_id), col(ClosedCaseFigures.opened_at), col(ClosedCaseFigures.priority),
