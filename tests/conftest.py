@@ -35,13 +35,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def db(db_url: str) -> Iterator[Database]:
-    """The database at ``db_url`` with the current schema."""
-    database = Database(db_url)
+def _with_schema(url: str) -> Iterator[Database]:
+    database = Database(url)
     schema.prepare(database)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """The database at ``db_url`` with the current schema."""
+    yield from _with_schema(db_url)
 
 
 @pytest.fixture
@@ -56,3 +60,9 @@ def pg_url() -> Iterator[str]:
         pytest.skip(f"{PG_ENV} is not set: PostgreSQL tests need a real server (.ci/run sets it)")
     with fresh_postgres_database() as url:
         yield url
+
+
+@pytest.fixture
+def pg_db(pg_url: str) -> Iterator[Database]:
+    """A fresh PostgreSQL database with the current schema, for behaviour only PostgreSQL has."""
+    yield from _with_schema(pg_url)

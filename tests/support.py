@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 import uuid
@@ -30,6 +31,13 @@ def command_env(**values: str) -> dict[str, str]:
     command run by a test sees only what the test gives it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
     return env | values
+
+
+def caseroom(cwd: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``caseroom *args`` on ``db_url`` as a user would, with no platform configured and the sandbox off."""
+    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", COLUMNS="200")
+    return subprocess.run([CASEROOM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
 
 
 @contextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from sqlmodel import Session, select
 from bot import figures, timeline
 from bot.models import Case, CaseFile, ClosedCaseFigures, Participant, TimelineEvent
 from bot.timeline import Kind
-from tests.support import CASEROOM, case_event, command_env, encode, runtime, signed_headers
+from tests.support import case_event, caseroom, encode, runtime, signed_headers
 
 T = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)  # a Monday: ISO week 2026-W47
 TOKEN = "figures-admin-token-0123"
@@ -205,16 +204,14 @@ def test_db_upgrade_stores_the_figures_of_cases_closed_before_they_were_kept(kno
     with known.db.session() as s:
         computed = figures.load(s)  # A1 and C3 are closed without stored figures, as an older release left them
         assert s.exec(select(ClosedCaseFigures)).all() == []
-    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", COLUMNS="200")
-    upgrade = [CASEROOM, "db", "upgrade"]
-    done = subprocess.run(upgrade, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = caseroom(tmp_path, db_url, "db", "upgrade")
     assert done.returncode == 0, done.stderr
     assert "figures of closed cases: 2 of 2 stored" in done.stdout
     with known.db.session() as s:
         stored = s.exec(select(Case.number).join(ClosedCaseFigures)).all()
         assert sorted(stored) == ["A1", "C3"]  # B2 is open: its figures are still moving
         assert figures.load(s) == computed
-    again = subprocess.run(upgrade, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False)
+    again = caseroom(tmp_path, db_url, "db", "upgrade")
     assert again.returncode == 0 and "figures of closed cases" not in again.stdout
 
 

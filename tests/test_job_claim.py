@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 from sqlmodel import select
 
-from bot import maintenance, schema
+from bot import maintenance
 from bot.db import Database
 from bot.jobs import JobQueue
 from bot.models import Delivery, Job, JobStatus, LaneLease
@@ -203,20 +203,18 @@ def test_a_stopping_worker_runs_the_job_it_already_claimed_and_claims_no_other(d
     assert other is not None and other.payload == {"n": 2}
 
 
-def test_a_job_queued_in_a_lane_while_its_last_job_completes_is_still_claimed(pg_url: str) -> None:
-    db = Database(pg_url)
-    schema.prepare(db)
-    queue = JobQueue(db)
+def test_a_job_queued_in_a_lane_while_its_last_job_completes_is_still_claimed(pg_db: Database) -> None:
+    queue = JobQueue(pg_db)
     queue.submit("room.event", {"n": 1}, lane="room:A")
     first = queue.claim("worker-1")
     assert first is not None
-    with db.session() as delivery:  # a webhook's transaction queues the lane's next job and has not committed yet
+    with pg_db.session() as delivery:  # a webhook's transaction queues the lane's next job and has not committed yet
         queue.enqueue(delivery, "room.event", {"n": 2}, lane="room:A")
         completing = threading.Thread(target=queue.complete, args=(first, "worker-1"))
         completing.start()
 
         def waiting_for_the_lane() -> bool:
-            with db.session() as s:
+            with pg_db.session() as s:
                 return bool(s.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                            "AND wait_event_type = 'Lock'")).scalar())  # fmt: skip
 
@@ -225,4 +223,3 @@ def test_a_job_queued_in_a_lane_while_its_last_job_completes_is_still_claimed(pg
     completing.join(30)
     second = queue.claim("worker-2")
     assert second is not None and second.payload == {"n": 2}
-    db.dispose()

@@ -16,7 +16,7 @@ from sqlmodel import SQLModel, select
 from bot import cases, schema, search, timeline
 from bot.db import Database
 from bot.models import CaseFile, CrmWrite, Delivery, Job, JobStatus, Participant, Room
-from tests.support import CASEROOM, command_env, runtime
+from tests.support import caseroom, runtime
 
 REPO = Path(__file__).resolve().parents[1]
 PREVIOUS_RELEASE = "86abc1647af05414dbb889113b1c921ccf3bf27b"  # the last commit made without migrations
@@ -66,12 +66,6 @@ def previous_release(tmp_path: Path) -> Path:
                              check=True).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
     return out
-
-
-def caseroom(tmp_path: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", COLUMNS="200")
-    return subprocess.run([CASEROOM, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-                          check=False)  # fmt: skip
 
 
 def test_a_database_of_the_release_before_migrations_upgrades_with_its_cases_intact(

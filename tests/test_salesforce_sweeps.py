@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot import schema
 from bot.db import Database
 from bot.models import Case, TimelineEvent
 from bot.timeline import Kind, record
@@ -93,19 +92,11 @@ def emulator() -> Iterator[SalesforceEmulator]:
     emu.close()
 
 
-@pytest.fixture
-def digest_db(pg_url: str) -> Iterator[Database]:
-    db = Database(pg_url)
-    schema.upgrade(db)
-    yield db
-    db.dispose()
-
-
 def test_a_digest_line_committed_after_a_higher_one_was_posted_is_still_posted_once(
-        digest_db: Database, emulator: SalesforceEmulator, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+        pg_db: Database, emulator: SalesforceEmulator, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     crm = port(emulator, monkeypatch)
     crm_id = emulator.open_case("Disk full", "", *CUSTOMER)["Id"]
-    db = digest_db
+    db = pg_db
     with db.session() as s:
         case = Case(crm_id=crm_id, number="00001000")
         s.add(case)
