@@ -65,8 +65,8 @@ def measure(action: Callable[[], None]) -> tuple[float, float]:
 
 def streaming(db: Database, case_id: int, out: Path) -> Callable[[], None]:
     def run() -> None:
-        with db.session() as s, out.open("w", encoding="utf-8") as f:
-            transcript.write(transcript.build(s, case_id), "html", f)
+        with out.open("w", encoding="utf-8") as f:
+            transcript.write(transcript.build(db, case_id), "html", f)
 
     return run
 

@@ -125,20 +125,20 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
 
 
 def _stream(sv: Services, case_id: int, fmt: transcript.Format) -> Iterator[bytes]:
-    """Pieces of the transcript as they are rendered; the session lives as long as the response."""
+    """Pieces of the transcript as they are rendered; no session is held while the client reads them."""
     with sv.db.session() as s:
         case = s.get(Case, case_id)
-        messenger = sv.messaging.get(case.platform) if case else None
-        doc = transcript.build(s, case_id, visibility=messenger.visibility() if messenger else None)
-        buf: list[str] = []
-        size = 0
-        for piece in transcript.chunks(doc, fmt):
-            buf.append(piece)
-            size += len(piece)
-            if size >= 64_000:  # a few large writes rather than one per entry
-                yield "".join(buf).encode()
-                buf, size = [], 0
-        yield "".join(buf).encode()
+    messenger = sv.messaging.get(case.platform) if case else None
+    doc = transcript.build(sv.db, case_id, visibility=messenger.visibility() if messenger else None)
+    buf: list[str] = []
+    size = 0
+    for piece in transcript.chunks(doc, fmt):
+        buf.append(piece)
+        size += len(piece)
+        if size >= 64_000:  # a few large writes rather than one per entry
+            yield "".join(buf).encode()
+            buf, size = [], 0
+    yield "".join(buf).encode()
 
 
 def _secret(sv: Services) -> str | None:

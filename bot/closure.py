@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from itertools import islice
 
 from sqlmodel import Session
 
@@ -21,6 +22,8 @@ from bot.services import Services
 from integrations.messaging import HistoryMessage
 
 log = logging.getLogger(__name__)
+
+HISTORY_BATCH = 200  # history messages written per transaction: short write locks, few commits
 
 
 def ensure_closed(sv: Services, crm_id: str) -> None:
@@ -91,13 +94,17 @@ class _Closer:
         bot_posts.say(self.sv, self.case_id, self.room.platform, self.room_id, copy.closing(self.case.number))
 
     def export_history(self) -> None:
-        """Fill the timeline's gaps from the platform's history (live capture may have missed some)."""
-        with self.sv.db.session() as s:
-            for n, msg in enumerate(self.messenger.history(self.room_id), 1):
-                record_history_message(s, self.case_id, msg)
-                if n % 500 == 0:
-                    s.commit()
-            s.commit()
+        """Fill the timeline's gaps from the platform's history (live capture may have missed some).
+
+        Fetched with no session open, written a batch per short transaction: a session held while the platform
+        pages (and answers each file's details) would hold SQLite's write lock and stall every webhook's ack.
+        """
+        history = self.messenger.history(self.room_id)
+        while batch := list(islice(history, HISTORY_BATCH)):
+            with self.sv.db.session() as s:
+                for msg in batch:
+                    record_history_message(s, self.case_id, msg)
+                s.commit()
 
     def wait_for_files(self) -> None:
         """The uploads' own jobs file them (one owner per file); the transcript waits until they have run."""
@@ -113,11 +120,9 @@ class _Closer:
         assert self.sv.crm is not None
         crm, crm_id = self.sv.crm, self.case.crm_id
         visibility = self.messenger.visibility()
-        # Rendered inside the session (entries stream from it), filed after it closes: no session is held
-        # across a CRM call. The CRM port takes bytes, so here the whole document is in memory once.
-        with self.sv.db.session() as s:
-            doc = transcript.build(s, self.case_id, visibility=visibility)
-            page, data, comment = transcript.to_html(doc), transcript.to_json(doc), transcript.summary_comment(doc)
+        # The CRM port takes bytes, so here the whole document is in memory once (read a page per session).
+        doc = transcript.build(self.sv.db, self.case_id, visibility=visibility)
+        page, data, comment = transcript.to_html(doc), transcript.to_json(doc), transcript.summary_comment(doc)
         name = f"case-{self.case.number}-transcript"
         filing.once(self.sv, self.case_id, "transcript.html",
                     lambda: crm.attach_file(crm_id, f"{name}.html", page.encode(), "text/html"))  # fmt: skip

@@ -46,7 +46,7 @@ def export(
     fmt: Annotated[str, typer.Option("--format", "-f", help="html, json or md.")] = "html",
     out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write; standard output if omitted.")] = None,
 ) -> None:
-    """Write a case's transcript, read from its timeline as it is written (memory stays flat)."""
+    """Write a case's transcript, read from its timeline a page at a time as it is written."""
     if fmt not in transcript.FORMATS:
         console.print(Text(f"unknown format {fmt!r}; use one of {', '.join(transcript.FORMATS)}", style="red"))
         raise typer.Exit(2)
@@ -54,26 +54,26 @@ def export(
     try:
         with sv.db.session() as s:
             found = cases.case_by_number(s, case)
-            if found is None or found.id is None:
-                console.print(Text(f"no case {case}", style="red"))
-                raise typer.Exit(1)
-            doc = transcript.build(s, found.id)
-            total = doc.count()
-            target: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
-            try:
-                with Progress(
-                    TextColumn(f"case {found.number} → {fmt}"),
-                    BarColumn(),
-                    MofNCompleteColumn(),
-                    TimeElapsedColumn(),
-                    console=console,
-                    disable=out is None and not console.is_terminal,
-                ) as bar:
-                    task = bar.add_task("export", total=total)
-                    transcript.write(doc, fmt, target, progress=lambda n: bar.update(task, completed=n))
-            finally:
-                if out:
-                    target.close()
+        if found is None or found.id is None:
+            console.print(Text(f"no case {case}", style="red"))
+            raise typer.Exit(1)
+        doc = transcript.build(sv.db, found.id)
+        total = doc.count()
+        target: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
+        try:
+            with Progress(
+                TextColumn(f"case {found.number} → {fmt}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+                disable=out is None and not console.is_terminal,
+            ) as bar:
+                task = bar.add_task("export", total=total)
+                transcript.write(doc, fmt, target, progress=lambda n: bar.update(task, completed=n))
+        finally:
+            if out:
+                target.close()
     finally:
         sv.db.dispose()
     if out:

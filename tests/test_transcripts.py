@@ -58,9 +58,8 @@ def golden(name: str, actual: str) -> None:
 
 
 def render(rt: Runtime, fmt: transcript.Format, visibility: Visibility | None = LIMIT) -> str:
-    with rt.db.session() as s:
-        doc = transcript.build(s, 1, visibility=visibility)
-        return {"html": transcript.to_html, "json": transcript.to_json, "md": transcript.to_markdown}[fmt](doc)
+    doc = transcript.build(rt.db, 1, visibility=visibility)
+    return {"html": transcript.to_html, "json": transcript.to_json, "md": transcript.to_markdown}[fmt](doc)
 
 
 def test_golden_html_and_json_transcripts(db_url: str, state_file: Path) -> None:
@@ -173,13 +172,27 @@ def _room_of(db: Database, n: int) -> int:
 
 
 def _peak(db: Database, case_id: int, out: Path) -> int:
-    with db.session() as s, out.open("w") as f:
-        doc = transcript.build(s, case_id)
+    with out.open("w") as f:
+        doc = transcript.build(db, case_id)
         tracemalloc.start()
         transcript.write(doc, "html", f)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return peak
+
+
+def test_a_transcript_being_read_holds_no_connection_between_pages(tmp_path: Path) -> None:
+    """A slow download (or a CRM receiving it) must not keep a connection, SQLite's snapshot or a transaction open."""
+    db = Database(f"sqlite:///{tmp_path / 'big.db'}")
+    schema.upgrade(db)
+    case_id = _room_of(db, 1_200)
+    entries = transcript.build(db, case_id).entries()
+    first = next(entries)
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    rest = list(entries)
+    assert [first.text, *(e.text for e in rest)][:2] == ["message 0 " * 8, "message 1 " * 8]
+    assert len(rest) == 1_199 and [e.seq for e in rest] == list(range(2, 1_201))
+    assert all(e.depth == (0 if i % 10 == 0 else 1) for i, e in enumerate([first, *rest]))
 
 
 def test_export_memory_does_not_grow_with_the_room(tmp_path: Path) -> None:

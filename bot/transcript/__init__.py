@@ -1,9 +1,10 @@
 """Timeline -> transcript (HTML, JSON, Markdown), streamed so that memory does not grow with the room.
 
-``build`` reads the case's facts and people; the entries are read from the timeline while a renderer
-writes, so keep the session open until the output is written. ``write`` puts a transcript into any text
-file object, ``chunks`` hands it out piece by piece (an HTTP response), and ``to_html``/``to_json`` return
-it whole for the callers that need bytes anyway (a CRM attachment).
+``build`` reads the case's facts and people; the entries are read from the timeline a page at a time
+while a renderer writes, each page in its own short session, so nothing is held open between pieces.
+``write`` puts a transcript into any text file object, ``chunks`` hands it out piece by piece (an HTTP
+response), and ``to_html``/``to_json`` return it whole for the callers that need bytes anyway (a CRM
+attachment).
 """
 
 from __future__ import annotations
