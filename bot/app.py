@@ -27,7 +27,7 @@ from sqlalchemy import text
 from bot import __version__, cases, crm_webhook, dashboard, metrics, transcript
 from bot.ingest import Ingest
 from bot.limits import BodyLimit, BodyTooLarge
-from bot.models import Case, RoomState
+from bot.models import RoomState
 from bot.services import Services
 from bot.timing import WebhookTimer
 
@@ -114,7 +114,7 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
         headers = {"Content-Disposition": f"inline; filename={name}", "X-Content-Type-Options": "nosniff",
                    "Content-Security-Policy": transcript.CSP}  # fmt: skip
         return StreamingResponse(
-            _stream(sv, case.id, fmt),
+            _stream(sv, case.id, case.platform, fmt),
             media_type=transcript.MEDIA_TYPES[fmt],
             headers=headers,
         )
@@ -124,11 +124,9 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
     return app
 
 
-def _stream(sv: Services, case_id: int, fmt: transcript.Format) -> Iterator[bytes]:
+def _stream(sv: Services, case_id: int, platform: str, fmt: transcript.Format) -> Iterator[bytes]:
     """Pieces of the transcript as they are rendered; no session is held while the client reads them."""
-    with sv.db.session() as s:
-        case = s.get(Case, case_id)
-    messenger = sv.messaging.get(case.platform) if case else None
+    messenger = sv.messaging.get(platform)
     doc = transcript.build(sv.db, case_id, visibility=messenger.visibility() if messenger else None)
     buf: list[str] = []
     size = 0

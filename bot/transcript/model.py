@@ -12,16 +12,17 @@ computed (each entry's thread root), so every page would join and sort the whole
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, Select, String, Table, any_, bindparam, case, func, literal, select
+from sqlalchemy import Select, String, Table, case, func, literal, select
 
 from bot.db import Database
 from bot.membership import participants
 from bot.models import Case, CaseFile, TimelineEvent
+from bot.sqlutil import among
 from integrations.messaging import Visibility
 
 FETCH = 500  # entries read per page (and per session): memory is bounded by this, not by the room's size
@@ -159,16 +160,11 @@ class Transcript:
             rows = s.execute(_ordered(self.case_id).execution_options(yield_per=FETCH))
             return array("q", (row.id if row.root_id == row.id else -row.id for row in rows))
 
-    def _page(self, ids: Sequence[int]) -> dict[int, Any]:
+    def _page(self, ids: list[int]) -> dict[int, Any]:
         t: Table = TimelineEvent.__table__  # type: ignore[attr-defined]
         q = select(t.c.id, t.c.at, t.c.kind, t.c.actor_email, t.c.actor_name, t.c.text, t.c.data)
         with self.db.session() as s:
-            if s.get_bind().dialect.name == "postgresql":
-                # One array parameter: a list of 500 is a new statement to parse and plan on every page.
-                q = q.where(t.c.id == any_(bindparam("ids", list(ids), type_=ARRAY(BigInteger))))
-            else:
-                q = q.where(t.c.id.in_(ids))
-            return {row.id: row for row in s.execute(q)}
+            return {row.id: row for row in s.execute(q.where(among(s, t.c.id, ids)))}
 
 
 def _ordered(case_id: int) -> Select[Any]:
