@@ -62,9 +62,11 @@ def test_sign_in_follow_a_case_to_closed_and_replay_a_dead_letter(browser: Any, 
     page.screenshot(path=str(screenshots / "01-sign-in.png"), full_page=True)
     page.get_by_label("Admin token").fill("wrong-token-wrong-token")
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()  # the answer's page loaded: right after the click its document can still be empty
     assert "not right" in page.content()
     page.get_by_label("Admin token").fill(TOKEN)
     page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
     assert page.url == f"{url}/admin"
     assert page.get_by_role("heading", name="Rooms").is_visible()
     cookie = next(c for c in context.cookies() if c["name"] == "caseroom_admin")
