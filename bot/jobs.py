@@ -32,6 +32,7 @@ from sqlmodel import Session, col
 from bot.db import Database
 from bot.models import Job, JobStatus, LaneLease, utcnow
 from bot.sqlutil import dialect_insert, insert_ignore, insert_many_ignore
+from integrations.failures import Deferral, Permanent
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,12 @@ def own_lane(key: str | None) -> str:
     return f"job:{key}" if len(key) <= 250 else f"job:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-class PermanentJobError(Exception):
+class PermanentJobError(Permanent):
     """Retrying cannot help: the job goes straight to the dead letter."""
 
 
-class WaitingFor(Exception):
+class WaitingFor(Deferral):
     """Not yet: the job waits for other work (closure for the uploads' jobs); rescheduled, no attempt counted."""
-
-    deferred = True
 
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
@@ -66,14 +65,13 @@ class WaitingFor(Exception):
 
 
 def is_permanent(exc: BaseException) -> bool:
-    # Adapters mark refusals with their own Permanent* classes (and subclasses of them); the core
-    # recognises them by name so it needs no import of any adapter.
-    return any(cls.__name__.startswith("Permanent") for cls in type(exc).__mro__)
+    """A refusal retrying cannot change: the core's, or any port's (their permanent errors derive from it)."""
+    return isinstance(exc, Permanent)
 
 
 def is_deferral(exc: BaseException) -> bool:
-    """An adapter's own pacing said "not yet" (``deferred = True`` on the error): reschedule, count nothing."""
-    return bool(getattr(exc, "deferred", False))
+    """Work that said "not yet" (an adapter's pacer, closure waiting for uploads): reschedule, count nothing."""
+    return isinstance(exc, Deferral)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from integrations.failures import Permanent
+
 
 class CRMError(Exception):
     """Base of every error a CRM adapter raises on purpose."""
@@ -22,7 +24,7 @@ class TransientCRMError(CRMError):
         self.retry_after = retry_after
 
 
-class PermanentCRMError(CRMError):
+class PermanentCRMError(CRMError, Permanent):
     pass
 
 

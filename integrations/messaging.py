@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from integrations.failures import Permanent
+
 
 class PlatformError(Exception):
     """Base of every error an adapter raises on purpose."""
@@ -36,7 +38,7 @@ class TransientPlatformError(PlatformError):
         self.retry_after = retry_after
 
 
-class PermanentPlatformError(PlatformError):
+class PermanentPlatformError(PlatformError, Permanent):
     """Retrying will not help (refused, not found, infected file, invalid name)."""
 
 

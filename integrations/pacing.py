@@ -19,6 +19,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 
+from integrations.failures import Deferral
 from integrations.messaging import TransientPlatformError
 
 Rate = tuple[int, float]  # calls per seconds
@@ -26,10 +27,8 @@ SPEC = re.compile(r"^\s*([\w.]+)\s*=\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 SAFETY = 1.02  # the platform counts arrivals, we count departures: leave a little room
 
 
-class Paced(TransientPlatformError):
+class Paced(TransientPlatformError, Deferral):
     """Not sent: sending now would exceed the method's rate. The job is deferred, not failed."""
-
-    deferred = True
 
 
 def parse(spec: str) -> dict[str, Rate]:

@@ -13,7 +13,12 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from bot.cli import app as cli
-from bot.models import JobStatus, utcnow
+from bot.db import Database
+from bot.jobs import JobQueue
+from bot.models import Job, JobStatus, utcnow
+from bot.worker import JobKind, Worker
+from integrations.crm import PermanentCRMError
+from integrations.pacing import Paced
 from tests.doubles import SharedState
 from tests.replica import start as start_replica
 from tests.support import case_event, encode, runtime, signed_headers
@@ -76,6 +81,35 @@ def test_a_permanent_refusal_is_dead_lettered_at_once(db_url: str, state_file: P
     [job] = rt.queue.list()
     assert (job.status, job.attempts) == (JobStatus.DEAD, 1)
 
+
+class PermanentlyBusy(Exception):
+    """A library's error whose name merely starts with "Permanent": an ordinary failure, retried."""
+
+
+class Gone(PermanentCRMError):
+    """An adapter's own refusal, named as it likes: permanent because of what it derives from."""
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "attempts"),
+    [
+        (PermanentlyBusy("the far side is busy"), JobStatus.QUEUED, 1),
+        (Gone("case deleted in the CRM"), JobStatus.DEAD, 1),
+        (Paced("rooms.create: paced", retry_after=5), JobStatus.QUEUED, 0),
+    ],
+    ids=["name-only", "permanent-subclass", "deferral"],
+)
+def test_a_failure_is_judged_by_its_type_not_its_name(
+    db: Database, error: Exception, status: JobStatus, attempts: int
+) -> None:
+    def fail(job: Job) -> None:
+        raise error
+
+    queue = JobQueue(db, max_attempts=5)
+    queue.submit("probe", {})
+    assert Worker(queue, {"probe": JobKind(fail)}).drain() == 1
+    [job] = queue.list()
+    assert (job.status, job.attempts) == (status, attempts)
 
 def replica(db_url: str, state_file: Path, *extra: str) -> tuple[int | None, str]:
     """Run one replica process to its end (or its death); its exit code and what it wrote to stderr."""

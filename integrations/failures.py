@@ -1,0 +1,20 @@
+"""What a failure tells the job queue, by its type: every port's errors and the core's own derive from these.
+
+The queue (``bot/jobs.py``) asks ``isinstance`` and nothing else, so an adapter's own subclasses (Slack's
+refusals, Salesforce's not-found) are understood without the core knowing them.
+"""
+
+from __future__ import annotations
+
+
+class Permanent(Exception):
+    """Retrying cannot help (refused, not found, misconfigured): the job goes straight to the dead letter."""
+
+
+class Deferral(Exception):
+    """Not yet, and not a failure (a pacer's window, work still to finish): rescheduled, no attempt counted.
+
+    A subclass sets ``retry_after`` (seconds) when it knows how long to wait.
+    """
+
+    retry_after: float | None = None
