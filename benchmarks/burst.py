@@ -23,11 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from integrations.pacing import Pacer, Rate
+from integrations.pacing import Rate
 from integrations.sandbox.faults import Knobs, RateLimit
-from integrations.slack import errors as slack_errors
 from integrations.slack import tiers
-from integrations.webex import errors as webex_errors
 from tests.slack_world import CRM_LINK, slack_world
 from tests.support import case_event, encode, signed_headers
 from tests.webex_world import webex_world
@@ -42,7 +40,6 @@ class Platform:
     setting: str  # the pacing setting CaseRoom is told the limits by
     limits: dict[str, Rate]  # enforced by the emulator, and the pacing when paced
     create: str  # the bottleneck: the method that makes a room
-    pacer: Pacer
     case: dict[str, str] = field(default_factory=dict)  # overrides of the event's case
 
     @property
@@ -55,12 +52,12 @@ WEBEX = Platform(
     "Webex", webex_world, "WEBEX_RATE_LIMITS",
     {"rooms.create": (8, 1.0), "memberships.create": (30, 1.0), "messages.create": (30, 1.0),
      "people.list": (30, 1.0)},
-    "rooms.create", webex_errors.PACER,
+    "rooms.create",
 )  # fmt: skip
 SLACK = Platform(
     "Slack", slack_world, "SLACK_RATE_LIMITS",
     {m: (round(n * SLACK_SCALE / s), 1.0) for m, (n, s) in tiers.DEFAULT_RATES.items()},
-    "conversations.create", slack_errors.PACER, {"platform": "slack", "link": CRM_LINK},
+    "conversations.create", {"platform": "slack", "link": CRM_LINK},
 )  # fmt: skip
 
 
@@ -68,7 +65,6 @@ def burst(p: Platform, cases: int, paced: bool) -> dict[str, float]:
     import httpx
 
     pacing = ",".join(f"{m}={n}/{s:g}" for m, (n, s) in p.limits.items()) if paced else ""
-    rates = p.pacer.rates
     with (
         tempfile.TemporaryDirectory() as tmp,
         p.world(Path(tmp), workers=4, **{p.setting: pacing}, CASEROOM_JOB_MAX_ATTEMPTS=50) as w,
@@ -103,7 +99,6 @@ def burst(p: Platform, cases: int, paced: bool) -> dict[str, float]:
         limited = sum(n for (_, v), n in verdicts.items() if v == "ratelimit")
         counts: dict[str, Any] = w.rt.queue.counts()
         dead = sum(n for status, n in counts.items() if str(status).endswith("dead"))
-    p.pacer.rates = rates  # the plugin set this run's pacing on the process-wide pacer
     return {"rooms": created, "seconds": elapsed, "achieved": (created - 1) / span / p.allowed,
             "requests": total, "share_429": limited / total, "dead": dead}  # fmt: skip
 

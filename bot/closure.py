@@ -17,7 +17,7 @@ from bot import bot_posts, cases, copy, figures, filing, message_entries, timeli
 from bot.events import Actor
 from bot.jobs import WaitingFor
 from bot.membership import display_name, participant
-from bot.models import Case, Room, RoomState
+from bot.models import Case, ParticipantStatus, Room, RoomState
 from bot.services import Services
 from integrations.messaging import HistoryMessage
 
@@ -147,7 +147,7 @@ class _Closer:
                 )
                 p = participant(s, self.case_id, m.email) if m.email else None
                 if p:
-                    p.status = "removed"
+                    p.status = ParticipantStatus.REMOVED
                     s.add(p)
                 s.commit()
 

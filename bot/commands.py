@@ -1,12 +1,15 @@
 """The in-room command framework: registry, parsing, generated help, permissions.
 
-A command is a function registered with ``@command(...)``. It receives an :class:`Invocation` and returns a
+A command is a function registered with ``@<family>.command(...)`` on its family's :class:`Registry`; the
+runtime merges the families into its own registry (``Services.commands``), so what a runtime answers is decided
+where it is assembled, not by what happened to be imported. It receives an :class:`Invocation` and returns a
 :class:`Reply`. Replies are private to the asker unless the command changed the room, in which case everyone
 sees what happened and who did it.
 
 Who may run a command is declared where it is registered (``who=``, required) and checked in one place,
 :meth:`Registry.run`; the asker's role comes from ``handlers.command_requests``, which counts only people in the room.
-The same declaration decides who may later read the command's echo on the timeline (:func:`may_read`).
+The same declaration decides who may later read the command's echo on the timeline: the echo stores it
+(:meth:`Registry.audience`) and :func:`may_read` judges by what is stored.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from bot.events import CommandRequest
 from bot.models import Case, Role, Room, TimelineEvent
-from bot.services import Services
 from integrations.messaging import Confirmation
+
+if TYPE_CHECKING:  # Services holds a Registry
+    from bot.services import Services
 
 Who = Literal["members", "participants", "engineer"]
 
@@ -84,6 +89,17 @@ class Registry:
     def __init__(self) -> None:
         self._commands: dict[str, CommandSpec] = {}
 
+    @classmethod
+    def merged(cls, *families: Registry) -> Registry:
+        """One registry of every family's commands; a name declared twice is refused."""
+        out = cls()
+        for family in families:
+            for spec in family.all():
+                if spec.name in out._commands:
+                    raise ValueError(f"command {spec.name!r} is registered twice")
+                out._commands[spec.name] = spec
+        return out
+
     def command(
         self,
         name: str,
@@ -109,6 +125,23 @@ class Registry:
 
     def all(self) -> list[CommandSpec]:
         return sorted(self._commands.values(), key=lambda c: c.name)
+
+    def audience(self, name: str) -> Who:
+        """Who may read the timeline's echo of ``/case <name> ...``: whoever may run the command.
+
+        So the echo of an engineers' command (``note`` carries the note's text) never reaches a customer. An
+        unknown command's echo (its answer is "Unknown command") is everyone's.
+        """
+        spec = self.get(name)
+        return spec.who if spec is not None else "members"
+
+    def addressed(self, text: str) -> bool:
+        """Whether words addressed to the bot (an @mention, the bot's name taken off) ask for a command.
+
+        A known command first, or nothing at all (help), is a command; anything else ("here are the logs") is a
+        message that happens to mention the bot.
+        """
+        return self.get(parse(text)[0]) is not None
 
     def for_role(self, role: Role | None) -> list[CommandSpec]:
         """The commands ``role`` may run, by name."""
@@ -136,19 +169,6 @@ class Registry:
 
 NOT_IN_ROOM = "Sorry, /case commands are for the people in this case's room."
 
-registry = Registry()
-command = registry.command
-
-
-def echo_audience(name: str) -> Who:
-    """Who may read the timeline's echo of ``/case <name> ...``: whoever may run the command.
-
-    So the echo of an engineers' command (``note`` carries the note's text) never reaches a customer.
-    """
-    spec = registry.get(name)
-    return spec.who if spec is not None else "members"
-
-
 def may_read(role: Role | None, event: TimelineEvent) -> bool:
     """Whether someone of ``role`` in the room may see this timeline entry (timeline, summary, cards)."""
     if role is None:
@@ -156,10 +176,10 @@ def may_read(role: Role | None, event: TimelineEvent) -> bool:
     if event.kind in INTERNAL_KINDS:
         return role == Role.ENGINEER
     if event.kind == "command":
-        data = event.data or {}
-        # Entries recorded before the audience was stored are judged by the command's registration.
-        audience = data.get("audience") or echo_audience(str(data.get("command") or ""))
-        return role in ALLOWED.get(audience, ALLOWED["engineer"])
+        # Every echo stores its audience (migration 0008 gave the older ones theirs); anything else is the
+        # support side's alone.
+        audience = (event.data or {}).get("audience")
+        return role in ALLOWED.get(audience, ALLOWED["engineer"])  # type: ignore[arg-type]  # stored text
     return True
 
 
@@ -175,15 +195,6 @@ def confirmation_pending(inv: Invocation, prompt: str) -> Reply | None:
                                        Confirmation(prompt, inv.request.text, inv.room.room_id),
                                        reply_token=inv.request.reply_token)  # fmt: skip
     return Reply("") if asked else None
-
-
-def addressed(text: str) -> bool:
-    """Whether words addressed to the bot (an @mention, the bot's name taken off) ask for a command.
-
-    A known command first, or nothing at all (help), is a command; anything else ("here are the logs") is a
-    message that happens to mention the bot.
-    """
-    return registry.get(parse(text)[0]) is not None
 
 
 def parse(text: str) -> tuple[str, list[str], str]:

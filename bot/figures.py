@@ -20,11 +20,12 @@ from sqlalchemy import Select, func, select
 from sqlmodel import Session, col
 
 from bot.db import Database
-from bot.models import Case, CaseFile, ClosedCaseFigures, Participant, Role, TimelineEvent, utcnow
+from bot.models import Case, CaseFile, ClosedCaseFigures, Participant, ParticipantStatus, Role, TimelineEvent, utcnow
 from bot.timeline import Kind
 
 # Participants who were actually in the room at some point (an open invitation or a refusal is not presence).
-PRESENT_STATUSES = {"added", "joined", "left", "removed"}
+PRESENT_STATUSES = {ParticipantStatus.ADDED, ParticipantStatus.JOINED, ParticipantStatus.LEFT,
+                    ParticipantStatus.REMOVED}  # fmt: skip
 IN_ROOM_OUTCOMES = {"added", "already"}
 _KINDS = [str(k) for k in (Kind.CASE, Kind.STATE, Kind.MESSAGE, Kind.JOIN, Kind.INVITE, Kind.HANDOFF)]
 

@@ -1,20 +1,19 @@
 """How each outside system has been answering this process: last success, last error, rate-limit waits.
 
 Adapters report here from the one place they already count their API calls (``integrations/*/errors.py``);
-the dashboard reads it together with the Prometheus counters. The record is per process on purpose: it
-answers "is this replica able to talk to Webex right now", which a shared table would blur across replicas.
+the dashboard reads it together with the Prometheus counters. The record belongs to the runtime
+(``Services.health``), not to the database: it answers "is this replica able to talk to Webex right now",
+which a shared table would blur across replicas. The Prometheus counters stay per process, as a scrape sees them.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import ParamSpec, TypeVar
 
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.samples import Sample
@@ -22,8 +21,6 @@ from prometheus_client.samples import Sample
 from bot import metrics
 from bot.models import utcnow
 
-P = ParamSpec("P")
-T = TypeVar("T")
 ERROR_TEXT_LIMIT = 500
 
 
@@ -48,81 +45,54 @@ class IntegrationHealth:
         return "ok"
 
 
-_lock = threading.Lock()
-_records: dict[str, IntegrationHealth] = {}
+class HealthRecords:
+    """This runtime's record of each system it called; the adapters it built report into it."""
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, IntegrationHealth] = {}
 
-def success(system: str, at: datetime | None = None) -> None:
-    with _lock:
-        old = _records.get(system, IntegrationHealth(system))
-        _records[system] = replace(old, calls_ok=old.calls_ok + 1, last_success_at=at or utcnow())
+    def success(self, system: str, at: datetime | None = None) -> None:
+        with self._lock:
+            old = self._records.get(system, IntegrationHealth(system))
+            self._records[system] = replace(old, calls_ok=old.calls_ok + 1, last_success_at=at or utcnow())
 
+    def failure(self, system: str, error: BaseException | str, at: datetime | None = None) -> None:
+        when = at or utcnow()
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        wait = None if isinstance(error, str) else getattr(error, "retry_after", None)
+        with self._lock:
+            old = self._records.get(system, IntegrationHealth(system))
+            new = replace(old, calls_failed=old.calls_failed + 1, last_error_at=when,
+                          last_error=text[:ERROR_TEXT_LIMIT])  # fmt: skip
+            if isinstance(wait, int | float):
+                new = replace(new, rate_limit_waits=new.rate_limit_waits + 1, last_wait_at=when, last_wait_seconds=wait)
+            self._records[system] = new
 
-def failure(system: str, error: BaseException | str, at: datetime | None = None) -> None:
-    when = at or utcnow()
-    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    wait = None if isinstance(error, str) else getattr(error, "retry_after", None)
-    with _lock:
-        old = _records.get(system, IntegrationHealth(system))
-        new = replace(old, calls_failed=old.calls_failed + 1, last_error_at=when, last_error=text[:ERROR_TEXT_LIMIT])
-        if isinstance(wait, int | float):
-            new = replace(new, rate_limit_waits=new.rate_limit_waits + 1, last_wait_at=when, last_wait_seconds=wait)
-        _records[system] = new
+    @contextmanager
+    def observed(self, system: str) -> Iterator[None]:
+        """Record the outcome and duration of the calls made inside; the exception itself goes on unchanged.
 
+        An adapter puts this outermost around its own error translation, so what is recorded is the translated
+        error (with its ``retry_after``).
+        """
+        started = time.perf_counter()
+        try:
+            yield
+        except BaseException as exc:
+            self.failure(system, exc)
+            raise
+        finally:
+            metrics.API_SECONDS.labels(system=system).observe(time.perf_counter() - started)
+        self.success(system)
 
-@contextmanager
-def observed(system: str) -> Iterator[None]:
-    """Record the outcome and duration of the calls made inside; the exception itself goes on unchanged."""
-    started = time.perf_counter()
-    try:
-        yield
-    except BaseException as exc:
-        failure(system, exc)
-        raise
-    finally:
-        metrics.API_SECONDS.labels(system=system).observe(time.perf_counter() - started)
-    success(system)
-
-
-def observe(system: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
-    """Decorator form of :func:`observed`, for an adapter's single call wrapper."""
-
-    def wrap(fn: Callable[P, T]) -> Callable[P, T]:
-        @functools.wraps(fn)
-        def inner(*args: P.args, **kwargs: P.kwargs) -> T:
-            with observed(system):
-                return fn(*args, **kwargs)
-
-        return inner
-
-    return wrap
-
-
-def observed_context(system: str) -> Callable[[Callable[P, Iterator[None]]], Callable[P, AbstractContextManager[None]]]:
-    """Like ``@contextmanager``, and records the outcome of the block: for an adapter's own error translator."""
-
-    def wrap(gen: Callable[P, Iterator[None]]) -> Callable[P, AbstractContextManager[None]]:
-        inner_cm = contextmanager(gen)
-
-        @contextmanager
-        @functools.wraps(gen)
-        def outer(*args: P.args, **kwargs: P.kwargs) -> Iterator[None]:
-            # Outermost, so what is recorded is the adapter's translated error (with its retry_after).
-            with observed(system), inner_cm(*args, **kwargs):
-                yield
-
-        return outer
-
-    return wrap
-
-
-def snapshot() -> dict[str, IntegrationHealth]:
-    """Every system heard from, here or in the Prometheus counters (an adapter that counts but does not report)."""
-    with _lock:
-        found = dict(_records)
-    for system in _label_values(metrics.API_CALLS, "system") | _label_values(metrics.RATE_LIMIT_WAITS, "system"):
-        found.setdefault(system, IntegrationHealth(system))
-    return dict(sorted(found.items()))
+    def snapshot(self) -> dict[str, IntegrationHealth]:
+        """Every system heard from, here or in the Prometheus counters (an adapter that counts but does not report)."""
+        with self._lock:
+            found = dict(self._records)
+        for system in _label_values(metrics.API_CALLS, "system") | _label_values(metrics.RATE_LIMIT_WAITS, "system"):
+            found.setdefault(system, IntegrationHealth(system))
+        return dict(sorted(found.items()))
 
 
 def api_calls(system: str) -> dict[str, int]:
@@ -142,12 +112,6 @@ def rate_limit_total(system: str) -> int:
 def crm_api_usage() -> dict[str, float]:
     """What the CRM last reported about its API allowance (e.g. Salesforce's ``Sforce-Limit-Info``)."""
     return {s.labels.get("kind", "?"): s.value for s in _samples(metrics.CRM_API_USAGE)}
-
-
-def reset() -> None:
-    """Forget everything (tests)."""
-    with _lock:
-        _records.clear()
 
 
 def _samples(collector: MetricWrapperBase) -> Iterator[Sample]:

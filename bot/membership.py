@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from bot import bot_posts, copy, filing, timeline
 from bot.events import Actor
-from bot.models import Participant, Role
+from bot.models import Participant, ParticipantStatus, Role
 from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.crm import Person
@@ -15,7 +15,9 @@ from integrations.messaging import MemberOutcome
 
 # Statuses that an automatic "ensure" leaves alone. A refusal is settled too: it was told to the room
 # and the CRM once; `/case invite` is how a person asks again.
-SETTLED = {"added", "invited", "joined", "refused"}
+SETTLED = {ParticipantStatus.ADDED, ParticipantStatus.INVITED, ParticipantStatus.JOINED, ParticipantStatus.REFUSED}
+# Asked of the platform anew when someone brings them in again (``again``): the last outcome was not membership.
+ASKED_AGAIN = {ParticipantStatus.REFUSED, ParticipantStatus.REMOVED, ParticipantStatus.LEFT}
 
 
 def participant(s: Session, case_id: int, email: str) -> Participant | None:
@@ -81,7 +83,7 @@ def ensure_member(
                 "name": person.name,
                 "role": role,
                 "timezone": person.timezone,
-                "status": "pending",
+                "status": ParticipantStatus.PENDING,
                 "status_reason": "",
                 "updated_at": sv.clock(),
             },
@@ -92,7 +94,7 @@ def ensure_member(
             p.role = role  # someone already in the room became the case's engineer
             s.add(p)
         s.commit()
-        if p.status in SETTLED and not (again and p.status in ("refused", "removed", "left")):
+        if p.status in SETTLED and not (again and p.status in ASKED_AGAIN):
             return p.status
 
     result = sv.messenger(platform).add_member(room_id, email, external=external)
@@ -113,11 +115,11 @@ def ensure_member(
         assert p is not None
         now = sv.clock()
         if result.outcome == MemberOutcome.REFUSED:
-            p.status, p.status_reason = "refused", result.reason
+            p.status, p.status_reason = ParticipantStatus.REFUSED, result.reason
             text = copy.refused(email, result.reason)
             timeline.record(s, case_id, timeline.Kind.ERROR, text, at=now, data={"email": email})
         else:
-            p.status = "invited" if result.outcome == MemberOutcome.INVITED else "added"
+            p.status = ParticipantStatus.INVITED if result.outcome == MemberOutcome.INVITED else ParticipantStatus.ADDED
             p.platform_user_id = result.member_id or p.platform_user_id
             verb = "invited" if result.outcome == MemberOutcome.INVITED else "added"
             timeline.record(

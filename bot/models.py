@@ -60,6 +60,18 @@ class Role(enum.StrEnum):
     BOT = "bot"
 
 
+class ParticipantStatus(enum.StrEnum):
+    """Where a case's participant stands with its room; the dashboard, figures and commands read it."""
+
+    PENDING = "pending"  # known from the CRM or a command, not yet asked for on the platform
+    ADDED = "added"  # the platform made them a member
+    INVITED = "invited"  # asked in, not yet in (a Slack Connect invitation, a guest's e-mail)
+    JOINED = "joined"  # the platform told us they came in (a join event), whoever added them
+    REFUSED = "refused"  # the platform would not have them; ``status_reason`` says why
+    LEFT = "left"  # went out of their own accord
+    REMOVED = "removed"  # taken out: by a command, a handoff, or closure
+
+
 class JobStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
@@ -120,7 +132,7 @@ class Participant(SQLModel, table=True):
     name: str = ""
     role: str = Role.MEMBER
     platform_user_id: str | None = None
-    status: str = "pending"  # pending | added | invited | refused | left | removed
+    status: str = ParticipantStatus.PENDING
     status_reason: str = ""
     timezone: str | None = None
     updated_at: datetime = _ts(nullable=False, default=utcnow)

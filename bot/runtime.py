@@ -17,7 +17,7 @@ from bot.plugins import Plugin, PluginContext, discover
 from bot.scheduler import LeaderScheduler, Periodic
 from bot.services import Services
 from bot.worker import JobKind, Worker, WorkerPool
-from handlers import job_kinds, shift_handoffs
+from handlers import commands, job_kinds, shift_handoffs
 from integrations.crm import CRMPort
 from integrations.messaging import MessagingPort
 
@@ -43,7 +43,8 @@ class Runtime:
             lease_seconds=settings.job_lease_seconds,
             backoff=Backoff(settings.job_backoff_base_seconds, settings.job_backoff_max_seconds),
         )
-        self.services = Services(settings, self.db, self.queue, dict(messaging or {}), crm)
+        self.services = Services(settings, self.db, self.queue, dict(messaging or {}), crm,
+                                 commands=commands.registry())  # fmt: skip
         all_routers = list(routers)
         periodic = [Periodic(maintenance.PURGE_KIND, 3600)]
         if settings.shifts_file:

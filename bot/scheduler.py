@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -30,21 +30,27 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "caseroom:scheduler-leader"
 JOB_TABLE = "apscheduler_jobs"
-# Stored jobs name a module-level function and plain arguments; they find this process's leader here.
-_LEADERS: dict[str, LeaderScheduler] = {}
-
-
-def run_periodic(leader_id: str, kind: str, every_seconds: int) -> None:
-    leader = _LEADERS.get(leader_id)
-    if leader is None:  # a job stored by a leader that is gone; the current leader re-points it on taking over
-        return
-    leader.tick(Periodic(kind, every_seconds))
 
 
 @dataclass(frozen=True)
 class Periodic:
     kind: str  # durable job kind to enqueue
     every_seconds: int
+
+
+def due(kind: str, every_seconds: int) -> Periodic:
+    """What a stored job runs: it only names its period. The leader whose scheduler ran it enqueues the work.
+
+    A stored job can name nothing but an importable function and plain arguments, so it cannot point at a
+    leader object; the leader hears the run through its own scheduler's listener (``_ran``) instead of a
+    module-level table of leaders that two runtimes in one process would share.
+    """
+    return Periodic(kind, every_seconds)
+
+
+def run_periodic(leader_id: str, kind: str, every_seconds: int) -> Periodic:
+    """What jobs stored by earlier releases name; a new leader re-points them at :func:`due` on taking over."""
+    return due(kind, every_seconds)
 
 
 class LeaderScheduler:
@@ -58,7 +64,6 @@ class LeaderScheduler:
         self._scheduler: BackgroundScheduler | None = None
         self.on_lead: Callable[[], None] | None = None  # tests observe leadership changes
         self.is_leader = threading.Event()
-        self.id = uuid.uuid4().hex
 
     def start(self) -> None:
         self._thread.start()
@@ -82,8 +87,8 @@ class LeaderScheduler:
 
     def _lead(self) -> None:
         log.info("this process is the scheduler leader")
-        _LEADERS[self.id] = self
         sched = BackgroundScheduler(timezone="UTC")
+        sched.add_listener(self._ran, EVENT_JOB_EXECUTED)
         sched.add_jobstore(SQLAlchemyJobStore(engine=self.sv.db.engine, tablename=JOB_TABLE), "default")
         sched.start(paused=True)  # re-point the stored jobs at this leader before any of them fires
         wanted = {p.kind: p for p in self.periodic}
@@ -91,14 +96,14 @@ class LeaderScheduler:
             if job.id not in wanted:
                 job.remove()  # a kind no longer configured (e.g. a plugin was removed)
         for p in wanted.values():
-            args = [self.id, p.kind, p.every_seconds]
+            args = [p.kind, p.every_seconds]
             stored = sched.get_job(p.kind)
             same = stored is not None and isinstance(stored.trigger, IntervalTrigger) \
                 and stored.trigger.interval.total_seconds() == p.every_seconds
             if stored is not None and same:
-                stored.modify(args=args)  # keeps its next run time
+                stored.modify(func=due, args=args)  # keeps its next run time
             else:
-                sched.add_job(run_periodic, "interval", seconds=p.every_seconds, args=args, id=p.kind,
+                sched.add_job(due, "interval", seconds=p.every_seconds, args=args, id=p.kind,
                               replace_existing=True, coalesce=True, max_instances=1,
                               misfire_grace_time=p.every_seconds)  # fmt: skip
         sched.resume()
@@ -106,6 +111,10 @@ class LeaderScheduler:
         self.is_leader.set()
         if self.on_lead:
             self.on_lead()
+
+    def _ran(self, event: JobExecutionEvent) -> None:
+        if isinstance(event.retval, Periodic):
+            self.tick(event.retval)
 
     def tick(self, p: Periodic) -> None:
         """Enqueue one durable job per period; the key makes a double tick (two leaders briefly) harmless."""
@@ -121,7 +130,6 @@ class LeaderScheduler:
         return True
 
     def _resign(self) -> None:
-        _LEADERS.pop(self.id, None)
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from bot.commands import Registry
 from bot.config import Settings
 from bot.db import Database
+from bot.health import HealthRecords
 from bot.jobs import Clock, JobQueue, PermanentJobError
 from bot.models import utcnow
 from integrations.crm import CRMPort
@@ -21,6 +23,8 @@ class Services:
     messaging: dict[str, MessagingPort] = field(default_factory=dict)
     crm: CRMPort | None = None
     clock: Clock = utcnow
+    health: HealthRecords = field(default_factory=HealthRecords)  # how each outside system answered this runtime
+    commands: Registry = field(default_factory=Registry)  # what `/case ...` answers here (the runtime's families)
 
     def messenger(self, platform: str) -> MessagingPort:
         try:

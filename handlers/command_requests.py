@@ -11,10 +11,10 @@ from collections.abc import Callable
 
 import handlers.commands  # noqa: F401  (registers the command families)
 from bot import bot_posts, cases, message_entries, timeline
-from bot.commands import Invocation, Reply, echo_audience, parse, registry
+from bot.commands import Invocation, Reply, parse
 from bot.events import CommandRequest
 from bot.membership import participant_for
-from bot.models import Case, Job, Role, Room
+from bot.models import Case, Job, ParticipantStatus, Role, Room
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def answer_inline(sv: Services, req: CommandRequest, key: str, first_time: Calla
     delivery just before the command runs; when it was recorded before, the answer is :data:`ANSWERED_BEFORE`.
     """
     name, _, _ = parse(req.text)
-    spec = registry.get(name)
+    spec = sv.commands.get(name)
     if spec is not None and not spec.fast:
         return None
     found = _case_room(sv, req)
@@ -74,8 +74,9 @@ def _case_room(sv: Services, req: CommandRequest) -> tuple[Case, Room] | None:
         return cases.find_by_room(s, req.platform, req.room_id)
 
 
-IN_ROOM = ("added", "joined")  # participant statuses that mean "in the room now"
-GONE = ("removed", "left", "refused")  # whatever role they had, it ended with this
+IN_ROOM = (ParticipantStatus.ADDED, ParticipantStatus.JOINED)  # "in the room now"
+# Whatever role they had, it ended with this.
+GONE = (ParticipantStatus.REMOVED, ParticipantStatus.LEFT, ParticipantStatus.REFUSED)
 
 
 def _role(sv: Services, req: CommandRequest, case: Case, *, may_ask_platform: bool) -> Role | None:
@@ -97,13 +98,13 @@ def _role(sv: Services, req: CommandRequest, case: Case, *, may_ask_platform: bo
 def _answer(sv: Services, req: CommandRequest, case: Case, room: Room, role: Role | None, key: str) -> Reply:
     assert case.id is not None
     name, args, raw = parse(req.text)
-    reply = registry.run(Invocation(sv, req, case, room, role, name, args, raw, key))
+    reply = sv.commands.run(Invocation(sv, req, case, room, role, name, args, raw, key))
     text = f"/case {req.text.strip()}".strip()
     data = {
         "command": name,
         "role": str(role) if role else "stranger",
         "public": reply.public,
-        "audience": echo_audience(name),
+        "audience": sv.commands.audience(name),
         "parent_id": req.parent_id,
     }
     email, who = req.actor.email or None, req.actor.name or None

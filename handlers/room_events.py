@@ -10,7 +10,7 @@ from sqlmodel import Session
 from bot import bot_posts, cases, copy, filing, message_entries, timeline
 from bot.events import RoomEvent
 from bot.membership import display_name, participant
-from bot.models import Job, Participant, Role, TimelineEvent
+from bot.models import Job, Participant, ParticipantStatus, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
@@ -133,14 +133,14 @@ def _track_people(s: Session, case_id: int, ev: RoomEvent) -> None:
             "name": ev.actor.name,
             "role": Role.MEMBER,
             "platform_user_id": ev.actor.user_id,
-            "status": "joined",
+            "status": ParticipantStatus.JOINED,
             "status_reason": "",
             "updated_at": ev.at,
         },
     )
     p = participant(s, case_id, email)
     assert p is not None
-    p.status = "joined" if ev.kind == "joined" else "left"
+    p.status = ParticipantStatus.JOINED if ev.kind == "joined" else ParticipantStatus.LEFT
     p.platform_user_id = ev.actor.user_id or p.platform_user_id
     p.name = p.name or ev.actor.name
     p.updated_at = ev.at

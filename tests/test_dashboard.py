@@ -147,13 +147,12 @@ def test_no_page_shows_a_secret(rt: Runtime) -> None:
     deliver(client, case_event())
     rt.worker().drain()
     login(client)
-    health.failure("webex", f"HTTP 401 with token {SECRET} echoed back")  # an error that quotes a secret
+    rt.services.health.failure("webex", f"HTTP 401 with token {SECRET} echoed back")  # quotes a secret
     for path in PAGES:
         text = client.get(path).text
         assert SECRET not in text and TOKEN not in text, path
     page = client.get("/admin/health").text
     assert "CASEROOM_CRM_WEBHOOK_SECRET" in page and "set (hidden)" in page and "[redacted]" in page
-    health.reset()
 
 
 def test_rooms_and_case_page_show_state_people_timeline_in_utc_and_transcript_link(rt: Runtime) -> None:
@@ -265,10 +264,10 @@ def test_integration_health_records_successes_errors_and_waits() -> None:
     from slack_sdk.web import SlackResponse
 
     from integrations.messaging import TransientPlatformError
-    from integrations.slack import errors as slack_errors
+    from integrations.slack.errors import SlackCalls
 
-    health.reset()
-    assert slack_errors.call("chat.postMessage", lambda: {"ok": True}) == {"ok": True}
+    slack = SlackCalls()
+    assert slack.call("chat.postMessage", lambda: {"ok": True}) == {"ok": True}
     limited = SlackResponse(client=None, http_verb="POST", api_url="x", req_args={}, data={"ok": False,
                             "error": "ratelimited"}, headers={"Retry-After": "30"}, status_code=429)  # fmt: skip
 
@@ -276,13 +275,12 @@ def test_integration_health_records_successes_errors_and_waits() -> None:
         raise SlackApiError("ratelimited", limited)
 
     with pytest.raises(TransientPlatformError):
-        slack_errors.call("chat.postMessage", refuse)
-    record = health.snapshot()["slack"]
+        slack.call("chat.postMessage", refuse)
+    record = slack.health.snapshot()["slack"]
     assert record.calls_ok == 1 and record.calls_failed == 1
     assert record.rate_limit_waits == 1 and record.last_wait_seconds == 30.0
     assert "ratelimited" in record.last_error and record.status == "last call failed"
     assert health.rate_limit_total("slack") >= 1 and health.api_calls("slack").get("ok", 0) >= 1
-    health.reset()
 
 
 def test_admin_gate_guards_a_route_outside_admin_with_the_same_session(rt: Runtime) -> None:

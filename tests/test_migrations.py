@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from sqlalchemy import Column, Index, MetaData, String
-from sqlmodel import SQLModel, select
+from sqlmodel import SQLModel, col, select
 
 from bot import cases, schema, search, timeline
 from bot.db import Database
@@ -175,6 +175,29 @@ def test_an_upgrade_that_cannot_keep_a_rule_says_what_to_fix_and_changes_nothing
     assert schema.status(db).up_to_date
     db.dispose()
 
+
+def test_command_echoes_recorded_without_their_audience_are_given_the_one_their_command_had(tmp_path: Path) -> None:
+    from bot.commands import may_read
+    from bot.models import Role, TimelineEvent
+
+    url, db = database_at(tmp_path, "0007")
+    echoes = ['{"command": "note"}', '{"command": "status"}', '{"command": "frobnicate"}',
+              '{"command": "invite", "audience": "participants"}', '{}']  # fmt: skip
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO cases (crm_id, number, subject, description, status, priority, platform, "
+                             "is_closed, created_at) VALUES ('c1', '00000001', '', '', '', '', 'webex', 0, "
+                             "'2026-12-01 09:00:00')")  # fmt: skip
+        for n, data in enumerate(echoes):
+            conn.exec_driver_sql("INSERT INTO timeline (case_id, at, kind, text, data) VALUES "
+                                 f"(1, '2026-12-01 09:0{n}:00', 'command', '/case ...', '{data}')")  # fmt: skip
+
+    assert caseroom(tmp_path, url, "db", "upgrade").returncode == 0
+    with db.session() as s:
+        rows = s.exec(select(TimelineEvent).order_by(col(TimelineEvent.id))).all()
+    assert [e.data.get("audience") for e in rows] == ["engineer", "members", "members", "participants", "members"]
+    # What a customer's /case timeline or summary shows of them: the engineers' note echo stays theirs.
+    assert [may_read(Role.CUSTOMER, e) for e in rows] == [False, True, True, True, True]
+    db.dispose()
 
 def test_replicas_starting_together_build_the_schema_once(db_url: str) -> None:
     dbs = [Database(db_url) for _ in range(4)]

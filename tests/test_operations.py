@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,31 @@ def test_a_new_leader_keeps_the_schedule_stored_in_the_database(tmp_path: Path, 
         second.stop()
 
 
+def test_the_leader_enqueues_each_period_also_from_a_schedule_an_earlier_release_stored(
+    tmp_path: Path, state_file: Path
+) -> None:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.scheduler import JOB_TABLE, due, run_periodic
+
+    rt = runtime(f"sqlite:///{tmp_path / 'sched.db'}", state_file)[0]
+    earlier = BackgroundScheduler(timezone="UTC")  # as earlier code stored it: naming its leader by id
+    earlier.add_jobstore(SQLAlchemyJobStore(engine=rt.db.engine, tablename=JOB_TABLE), "default")
+    earlier.start(paused=True)
+    earlier.add_job(run_periodic, "interval", seconds=1, args=["a-leader-long-gone", "maintenance.purge", 1],
+                    id="maintenance.purge")  # fmt: skip
+    earlier.shutdown(wait=False)
+
+    leader = LeaderScheduler(rt.services, [Periodic("maintenance.purge", 1)], retry_seconds=0.1)
+    leader.start()
+    try:
+        wait_until(lambda: any((j.key or "").startswith("periodic:maintenance.purge:") for j in rt.queue.list()), 10,
+                   lambda: "the stored schedule enqueued nothing")  # fmt: skip
+        assert leader._scheduler is not None and leader._scheduler.get_job("maintenance.purge").func is due
+    finally:
+        leader.stop()
+
 def test_a_worker_process_serves_its_own_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = command_env(CASEROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}")
@@ -166,3 +191,30 @@ def test_a_worker_process_serves_its_own_metrics_and_stops_on_sigterm(tmp_path: 
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
+
+
+def test_two_runtimes_in_one_process_keep_their_own_pacing_and_health(tmp_path: Path) -> None:
+    """Pacing and the integration health record belong to a runtime: building a second one changes neither."""
+    from bot.models import JobStatus, utcnow
+    from tests.webex_world import webex_world
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        webex_world(tmp_path / "a", WEBEX_RATE_LIMITS="rooms.create=1/3600") as paced,
+        webex_world(tmp_path / "b") as unpaced,  # built second: it must not lift the first one's pacing
+    ):
+        assert unpaced.rt.services.health.snapshot()["webex"].calls_ok == 0  # set-up calls are nobody's health
+
+        for n, number in enumerate(("00000001", "00000002")):
+            paced.deliver(event_id=f"a{n}", number=number)
+        later = utcnow() + timedelta(minutes=30)
+        paced.settle(lambda: any(j.status == JobStatus.QUEUED and j.attempts == 0 and j.run_at > later
+                                 for j in paced.rt.queue.list()), idle=False)  # fmt: skip
+        assert len(paced.emu.snapshot()["rooms"]) == 1  # the second room waits for its window, no attempt spent
+        assert paced.rt.services.health.snapshot()["webex"].calls_ok > 0
+        assert unpaced.rt.services.health.snapshot()["webex"].calls_ok == 0
+
+        for n, number in enumerate(("00000001", "00000002")):
+            unpaced.deliver(event_id=f"b{n}", number=number)
+        unpaced.settle(lambda: len(unpaced.emu.snapshot()["rooms"]) == 2)

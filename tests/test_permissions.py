@@ -14,9 +14,10 @@ import pytest
 from sqlmodel import select
 
 from bot import timeline
-from bot.commands import ALLOWED, NOT_IN_ROOM, registry
+from bot.commands import ALLOWED, NOT_IN_ROOM
 from bot.models import CaseFile, Participant, Role
 from bot.runtime import Runtime
+from handlers.commands import registry
 from tests.command_world import ADA, CAROL, ask, open_case
 from tests.doubles import SharedState
 
@@ -71,12 +72,12 @@ def observable(rt: Runtime, state_file: Path) -> dict[str, Any]:
 
 
 def test_every_registered_command_has_an_example_here() -> None:
-    assert {c.name for c in registry.all()} == set(EXAMPLES)
+    assert {c.name for c in registry().all()} == set(EXAMPLES)
 
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_command_as_every_role(room: Runtime, state_file: Path, name: str) -> None:
-    spec = registry.get(name)
+    spec = room.services.commands.get(name)
     assert spec is not None
     for label, (email, user_id, role) in AS.items():
         before = observable(room, state_file)

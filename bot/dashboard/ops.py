@@ -22,7 +22,7 @@ def router(d: Dash) -> APIRouter:
         admin = d.gate(request)
         if isinstance(admin, Response):
             return admin
-        systems = health.snapshot()
+        systems = d.sv.health.snapshot()
         for name in [*d.sv.messaging, *([d.sv.crm.name] if d.sv.crm else [])]:
             systems.setdefault(name, health.IntegrationHealth(name))
         rows = []

@@ -16,7 +16,7 @@ from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, esc, link, tag, when
 from bot.jobs import REPLAYABLE
 from bot.membership import participants
-from bot.models import ROOM_NOT_CLOSED, Case, CaseFile, JobStatus, Room, TimelineEvent
+from bot.models import ROOM_NOT_CLOSED, Case, CaseFile, JobStatus, ParticipantStatus, Room, TimelineEvent
 
 TIMELINE_LIMIT = 500
 ROOMS_LIMIT = 500
@@ -222,7 +222,7 @@ def _person(name: str | None, email: str | None) -> str:
 
 
 def _status(status: str, reason: str) -> Html:
-    cls = "bad" if status in ("refused", "pending") else None
+    cls = "bad" if status in (ParticipantStatus.REFUSED, ParticipantStatus.PENDING) else None
     return render.join([tag("span", status, class_=cls), f": {reason}" if reason else ""])
 
 

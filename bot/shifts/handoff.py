@@ -18,7 +18,7 @@ from sqlmodel import Session
 from bot import bot_posts, cases, copy, filing, timeline
 from bot.commands import may_read
 from bot.membership import ensure_member, participant, participants
-from bot.models import Case, Role, RoomState, TimelineEvent
+from bot.models import Case, ParticipantStatus, Role, RoomState, TimelineEvent
 from bot.services import Services
 from integrations.crm import Person
 from integrations.messaging import Card
@@ -54,7 +54,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
         if done is None:
             previous = None if h.taken else h.previous or holder(s, case)
             p = participant(s, case_id, h.to.email)
-            again = p is not None and p.status in ("left", "removed")
+            again = p is not None and p.status in (ParticipantStatus.LEFT, ParticipantStatus.REMOVED)
             same = previous is not None and previous.email.lower() == h.to.email.lower()
             card = None if same else _card(s, sv, case, previous, h)
     if done is not None:
@@ -202,7 +202,7 @@ def _remove_previous(sv: Services, case_id: int, platform: str, room_id: str, em
     with sv.db.session() as s:
         p = participant(s, case_id, email)
         if p:
-            p.status, p.updated_at = "removed", sv.clock()
+            p.status, p.updated_at = ParticipantStatus.REMOVED, sv.clock()
             s.add(p)
         timeline.record(s, case_id, timeline.Kind.REMOVE, f"{email} handed the case over and left the room",
                         at=sv.clock(), data={"email": email, "handoff": True})  # fmt: skip

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bot.commands import WHO_WORDS, Invocation, Reply, UsageError, command, registry
+from bot.commands import WHO_WORDS, Invocation, Registry, Reply, UsageError
 from bot.membership import participants
 from bot.models import CaseFile, Role
 
+family = Registry()  # this module's commands; the runtime merges the families (handlers.commands)
 
-@command(
+
+@family.command(
     "help",
     usage="/case help [command]",
     summary="list the commands, or explain one",
@@ -20,7 +22,7 @@ from bot.models import CaseFile, Role
 )
 def help_(inv: Invocation) -> Reply:
     if inv.args:
-        spec = registry.get(inv.args[0].lower())
+        spec = inv.sv.commands.get(inv.args[0].lower())
         if spec is None:
             raise UsageError(f"There is no command '{inv.args[0]}'.")
         lines = [f"{spec.usage}", spec.summary[:1].upper() + spec.summary[1:] + ".", f"Who: {WHO_WORDS[spec.who]}."]
@@ -28,12 +30,12 @@ def help_(inv: Invocation) -> Reply:
             lines.append(spec.details)
         return Reply("\n".join(lines))
     lines = ["Commands (type /case help <command> for details):"]
-    lines += [f"  {spec.usage} — {spec.summary}" for spec in registry.for_role(inv.role)]
+    lines += [f"  {spec.usage} — {spec.summary}" for spec in inv.sv.commands.for_role(inv.role)]
     return Reply("\n".join(lines))
 
 
-@command("status", usage="/case status", summary="the case, the room and who is in it", who="members", max_args=0,
-         fast=True)  # fmt: skip
+@family.command("status", usage="/case status", summary="the case, the room and who is in it", who="members",
+                max_args=0, fast=True)  # fmt: skip
 def status(inv: Invocation) -> Reply:
     case, room, sv = inv.case, inv.room, inv.sv
     assert case.id is not None

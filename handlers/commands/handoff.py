@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from bot import copy, shifts
-from bot.commands import Invocation, Refused, Reply, UsageError, command
+from bot.commands import Invocation, Refused, Registry, Reply, UsageError
 from bot.jobs import PermanentJobError
 from bot.membership import participant
 from bot.shifts.handoff import Handoff, ensure_handoff, holder
 from handlers.commands.people import EMAIL
 from integrations.crm import Person
 
+family = Registry()  # this module's commands; the runtime merges the families (handlers.commands)
 
-@command(
+
+@family.command(
     "handoff",
     usage="/case handoff [email]",
     summary="hand this case over now, to the engineer named or to the next one on duty",

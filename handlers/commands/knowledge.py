@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from bot import search, summary
-from bot.commands import Invocation, Reply, UsageError, command
+from bot.commands import Invocation, Registry, Reply, UsageError
 from bot.models import Role
 from bot.services import Services
 
@@ -16,7 +16,10 @@ def transcript_url(sv: Services, number: str) -> str:
     return f"{sv.settings.public_url}/cases/{quote(number, safe='')}/transcript"
 
 
-@command(
+family = Registry()  # this module's commands; the runtime merges the families (handlers.commands)
+
+
+@family.command(
     "summary",
     usage="/case summary",
     summary="a one-screen brief of this case for someone joining it",
@@ -34,7 +37,7 @@ def case_summary(inv: Invocation) -> Reply:
     return Reply(text)
 
 
-@command(
+@family.command(
     "search",
     usage="/case search <words>",
     summary="find other cases whose messages, notes or subject contain these words",

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 
 from bot import timeline
-from bot.commands import Invocation, Refused, Reply, UsageError, command, confirmation_pending
+from bot.commands import Invocation, Refused, Registry, Reply, UsageError, confirmation_pending
 from bot.membership import ensure_member, participant
-from bot.models import Role
+from bot.models import ParticipantStatus, Role
 from integrations.crm import Person
 
 EMAIL = re.compile(r"^[^@\s<>&\"'`]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -23,7 +23,10 @@ def domain(email: str) -> str:
     return email.rsplit("@", 1)[-1].lower()
 
 
-@command(
+family = Registry()  # this module's commands; the runtime merges the families (handlers.commands)
+
+
+@family.command(
     "invite",
     usage="/case invite <email> [<email> ...]",
     summary="add people to this room",
@@ -53,16 +56,17 @@ def invite(inv: Invocation) -> Reply:
         status = ensure_member(inv.sv, case_id=case.id, crm_id=case.crm_id, platform=room.platform,
                                room_id=room.room_id, person=Person(email), role=Role.MEMBER, external=True,
                                again=True)  # fmt: skip
-        lines.append({
-            "added": f"{who} added {email} to the room.",
-            "invited": f"{who} invited {email}; an invitation is on its way.",
-            "joined": f"{email} is already in the room.",
-            "refused": f"{email} could not be added (the reason is above).",
-        }.get(status, f"{email}: {status}"))  # fmt: skip
+        said: dict[str, str] = {
+            ParticipantStatus.ADDED: f"{who} added {email} to the room.",
+            ParticipantStatus.INVITED: f"{who} invited {email}; an invitation is on its way.",
+            ParticipantStatus.JOINED: f"{email} is already in the room.",
+            ParticipantStatus.REFUSED: f"{email} could not be added (the reason is above).",
+        }
+        lines.append(said.get(status, f"{email}: {status}"))
     return Reply("\n".join(lines), public=True)
 
 
-@command(
+@family.command(
     "remove",
     usage="/case remove <email>",
     summary="take someone out of this room",
@@ -94,7 +98,7 @@ def remove(inv: Invocation) -> Reply:
     with sv.db.session() as s:
         p = participant(s, case.id, email)
         if p:
-            p.status = "removed"
+            p.status = ParticipantStatus.REMOVED
             s.add(p)
         timeline.record(s, case.id, timeline.Kind.REMOVE, f"{who} removed {email}", at=sv.clock(),
                         actor_email=inv.request.actor.email or None, data={"email": email})  # fmt: skip

@@ -8,12 +8,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from bot import copy, filing, timeline
-from bot.commands import INTERNAL_KINDS, Invocation, Reply, UsageError, command, may_read
+from bot.commands import INTERNAL_KINDS, Invocation, Registry, Reply, UsageError, may_read
 from bot.membership import display_name, participant_for
 from bot.models import CaseFile, Role
 
+family = Registry()  # this module's commands; the runtime merges the families (handlers.commands)
 
-@command("files", usage="/case files", summary="the files shared in this room", who="members", max_args=0, fast=True)
+
+@family.command("files", usage="/case files", summary="the files shared in this room", who="members", max_args=0,
+                fast=True)  # fmt: skip
 def files(inv: Invocation) -> Reply:
     assert inv.case.id is not None
     with inv.sv.db.session() as s:
@@ -29,7 +32,7 @@ def files(inv: Invocation) -> Reply:
     return Reply("\n".join(lines))
 
 
-@command(
+@family.command(
     "note",
     usage="/case note <text>",
     summary="add an internal note to the CRM case",
@@ -59,7 +62,7 @@ def note(inv: Invocation) -> Reply:
     return Reply(f"Note added to case {case.number} in the CRM{split}.")
 
 
-@command(
+@family.command(
     "timeline",
     usage="/case timeline [n]",
     summary="the last n events of this case (default 10)",

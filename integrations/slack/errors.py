@@ -8,14 +8,13 @@ from urllib.error import URLError
 
 from slack_sdk.errors import SlackApiError
 
-from bot import health, metrics
+from bot import metrics
+from bot.health import HealthRecords
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
 from integrations.pacing import Pacer
 from integrations.slack.tiers import DEFAULT_RATES
 
 T = TypeVar("T")
-# One per process, like Slack's counters are one per workspace; the plugin applies SLACK_RATE_LIMITS.
-PACER = Pacer(DEFAULT_RATES)
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
@@ -27,9 +26,24 @@ class SlackRefusal(PermanentPlatformError):
         self.code = code
 
 
-@health.observe("slack")
-def call(method: str, fn: Callable[..., T], **kwargs: Any) -> T:
-    PACER.acquire(method)
+class SlackCalls:
+    """How one runtime's Slack adapter calls Slack: paced, counted, reported to its health, errors translated.
+
+    Owned by the messenger, not the module, so two runtimes in one process keep their own pacing and health.
+    Slack's tiers by default; the plugin applies ``SLACK_RATE_LIMITS``.
+    """
+
+    def __init__(self, pacer: Pacer | None = None, health: HealthRecords | None = None) -> None:
+        self.pacer = pacer or Pacer(DEFAULT_RATES)
+        self.health = health or HealthRecords()
+
+    def call(self, method: str, fn: Callable[..., T], **kwargs: Any) -> T:
+        with self.health.observed("slack"):  # outermost: the health record sees the translated error
+            self.pacer.acquire(method)
+            return _translated(method, fn, **kwargs)
+
+
+def _translated(method: str, fn: Callable[..., T], **kwargs: Any) -> T:
     try:
         result = fn(**kwargs)
     except SlackApiError as exc:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from bot import commands
+from bot.commands import Registry
 from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
 from bot.jobs import JobQueue
 from bot.models import Job
@@ -30,9 +30,10 @@ MEMBER_KINDS: dict[str, RoomEventKind] = {"member_joined_channel": "joined", "me
 
 
 class InboundJob:
-    def __init__(self, messenger: SlackMessenger, queue: JobQueue) -> None:
+    def __init__(self, messenger: SlackMessenger, queue: JobQueue, commands: Registry) -> None:
         self.messenger = messenger
         self.queue = queue
+        self.commands = commands  # what a mention of the bot may ask for
 
     def __call__(self, job: Job) -> None:
         p: dict[str, Any] = job.payload
@@ -80,7 +81,7 @@ class InboundJob:
         parent = event.get("thread_ts") if event.get("thread_ts") not in (None, event["ts"]) else None
         # "@CaseRoom status" is a command; "@CaseRoom here are the logs" a message. Either way its files count.
         command = unescape(text[mention.end() :]) if mention else ""
-        if mention and commands.addressed(command):
+        if mention and self.commands.addressed(command):
             req = CommandRequest("slack", event["channel"], Actor(user), command, ts_time(event["ts"]),
                                  message_id=event["ts"], parent_id=parent)  # fmt: skip
             self._command(req, f"slack:mention:{event['ts']}")

@@ -29,7 +29,7 @@ from integrations.messaging import (
     Visibility,
 )
 from integrations.origins import Origins
-from integrations.slack.errors import SlackRefusal, call
+from integrations.slack.errors import SlackCalls, SlackRefusal
 from integrations.slack.text import SPOKEN, channel_name, escape, readable, trim
 
 TEXT_LIMIT = 39000  # Slack refuses over 40,000 characters
@@ -75,8 +75,10 @@ class SlackMessenger:
     platform = "slack"
 
     def __init__(self, client: WebClient, *, name_template: str = "case-{number}", private: bool = True,
-                 external_limited: bool = True, ca_bundle: str | None = None) -> None:  # fmt: skip
+                 external_limited: bool = True, ca_bundle: str | None = None,
+                 calls: SlackCalls | None = None) -> None:  # fmt: skip
         self.client = client
+        self.calls = calls or SlackCalls()  # its pacing and its health record: this runtime's, not the process's
         self.name_template = name_template
         self.private = private
         self.external_limited = external_limited
@@ -99,7 +101,7 @@ class SlackMessenger:
 
     @cached_property
     def identity(self) -> dict[str, Any]:
-        return dict(call("auth.test", self.client.auth_test).data)  # type: ignore[arg-type]
+        return dict(self.calls.call("auth.test", self.client.auth_test).data)  # type: ignore[arg-type]
 
     @property
     def bot_user_id(self) -> str:
@@ -111,7 +113,7 @@ class SlackMessenger:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             name = channel_name(self.name_template, spec.key, attempt)
             try:
-                created = call("conversations.create", self.client.conversations_create, name=name,
+                created = self.calls.call("conversations.create", self.client.conversations_create, name=name,
                                is_private=self.private)  # fmt: skip
                 channel = created["channel"]
             except SlackRefusal as exc:
@@ -127,7 +129,7 @@ class SlackMessenger:
         """The channel called ``name`` if we created it for this case (before a crash lost its id)."""
         cursor = None
         while True:
-            page = call("conversations.list", self.client.conversations_list,
+            page = self.calls.call("conversations.list", self.client.conversations_list,
                 types="public_channel,private_channel", exclude_archived=False, limit=1000, cursor=cursor)  # fmt: skip
             channels: list[dict[str, Any]] = page.get("channels", [])
             for ch in channels:
@@ -141,13 +143,13 @@ class SlackMessenger:
     def prepare_room(self, room_id: str, spec: RoomSpec) -> None:
         """Purpose (our marker), topic and the CRM bookmark: idempotent, alongside the invitations."""
         cid, marker = room_id, f"CaseRoom case {spec.key}"
-        call("conversations.setPurpose", self.client.conversations_setPurpose, channel=cid, purpose=marker)
+        self.calls.call("conversations.setPurpose", self.client.conversations_setPurpose, channel=cid, purpose=marker)
         topic = trim(escape(" ".join(spec.topic.split())), 250)
-        call("conversations.setTopic", self.client.conversations_setTopic, channel=cid, topic=topic)
+        self.calls.call("conversations.setTopic", self.client.conversations_setTopic, channel=cid, topic=topic)
         if spec.crm_link:
             link = spec.crm_link
             try:
-                call("bookmarks.add", self.client.bookmarks_add, channel_id=cid, title="CRM case",
+                self.calls.call("bookmarks.add", self.client.bookmarks_add, channel_id=cid, title="CRM case",
                                                                          type="link", link=link)  # fmt: skip
             except SlackRefusal as exc:
                 if exc.code != "already_exists":
@@ -158,7 +160,7 @@ class SlackMessenger:
 
     def archive(self, room_id: str) -> None:
         try:
-            call("conversations.archive", self.client.conversations_archive, channel=room_id)
+            self.calls.call("conversations.archive", self.client.conversations_archive, channel=room_id)
         except SlackRefusal as exc:
             if exc.code != "already_archived":
                 raise
@@ -168,7 +170,7 @@ class SlackMessenger:
         user = self._lookup(email)
         if user and not user.get("is_stranger") and not (external and user.get("is_restricted")):
             try:
-                call("conversations.invite", self.client.conversations_invite, channel=room_id,
+                self.calls.call("conversations.invite", self.client.conversations_invite, channel=room_id,
                                                                                        users=user["id"])  # fmt: skip
             except SlackRefusal as exc:
                 if exc.code == "already_in_channel":
@@ -184,7 +186,7 @@ class SlackMessenger:
     def _connect(self, room_id: str, email: str) -> MemberResult:
         """Invite a customer from another organisation through Slack Connect."""
         try:
-            answer = call("conversations.inviteShared", self.client.conversations_inviteShared,
+            answer = self.calls.call("conversations.inviteShared", self.client.conversations_inviteShared,
                 channel=room_id, emails=[email], external_limited=self.external_limited)  # fmt: skip
         except SlackRefusal as exc:
             if exc.code == "already_in_channel":
@@ -195,7 +197,7 @@ class SlackMessenger:
 
     def _lookup(self, email: str) -> dict[str, Any] | None:
         try:
-            return dict(call("users.lookupByEmail", self.client.users_lookupByEmail, email=email)["user"])
+            return dict(self.calls.call("users.lookupByEmail", self.client.users_lookupByEmail, email=email)["user"])
         except SlackRefusal as exc:
             if exc.code == "users_not_found":
                 return None
@@ -203,7 +205,7 @@ class SlackMessenger:
 
     def remove_member(self, room_id: str, member_id: str) -> None:
         try:
-            call("conversations.kick", self.client.conversations_kick, channel=room_id, user=member_id)
+            self.calls.call("conversations.kick", self.client.conversations_kick, channel=room_id, user=member_id)
         except SlackRefusal as exc:
             if exc.code != "not_in_channel":
                 raise
@@ -212,7 +214,7 @@ class SlackMessenger:
         ids: list[str] = []
         cursor = None
         while True:
-            page = call("conversations.members", self.client.conversations_members,
+            page = self.calls.call("conversations.members", self.client.conversations_members,
                 channel=room_id, limit=1000, cursor=cursor)  # fmt: skip
             ids += page.get("members", [])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
@@ -227,7 +229,7 @@ class SlackMessenger:
     def person(self, user_id: str) -> tuple[str, str]:
         if user_id not in self._emails:
             try:
-                user = call("users.info", self.client.users_info, user=user_id)["user"]
+                user = self.calls.call("users.info", self.client.users_info, user=user_id)["user"]
             except SlackRefusal:
                 return "", ""
             profile = user.get("profile") or {}
@@ -248,7 +250,7 @@ class SlackMessenger:
         return stamps[0]
 
     def _post(self, **fields: Any) -> str:
-        return str(call("chat.postMessage", self.client.chat_postMessage, **fields)["ts"])
+        return str(self.calls.call("chat.postMessage", self.client.chat_postMessage, **fields)["ts"])
 
     def post_card(self, room_id: str, card: Card) -> str:
         title = {"type": "plain_text", "text": trim(card.title, 150)}
@@ -282,7 +284,8 @@ class SlackMessenger:
                                  verify=self.ca_bundle or True)  # fmt: skip
             if resp.status_code < 300:
                 return
-        call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=safe, **extra)
+        self.calls.call("chat.postEphemeral", self.client.chat_postEphemeral, channel=room_id, user=user_id, text=safe,
+                        **extra)  # fmt: skip
 
     def respond(self, response_url: str, body: dict[str, Any]) -> None:
         """Post to an interaction's ``response_url`` (replace or delete the message that held the buttons)."""
@@ -306,7 +309,7 @@ class SlackMessenger:
     def _pages(self, method: str, fn: Any, **args: Any) -> Iterator[dict[str, Any]]:
         cursor = None
         while True:
-            page = call(method, fn, limit=200, cursor=cursor, **args)
+            page = self.calls.call(method, fn, limit=200, cursor=cursor, **args)
             yield from page.get("messages", [])
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
             if not cursor:
@@ -328,7 +331,7 @@ class SlackMessenger:
         ``None`` when the file is gone (deleted since it was shared).
         """
         try:
-            info = call("files.info", self.client.files_info, file=file_id)["file"]
+            info = self.calls.call("files.info", self.client.files_info, file=file_id)["file"]
         except SlackRefusal as exc:
             if exc.code == "file_not_found":
                 return None
@@ -340,7 +343,7 @@ class SlackMessenger:
 
     def download_file(self, file: FileRef) -> DownloadedFile:
         # Slack Connect files may say "check_file_info": files.info gives the download URL either way.
-        info = call("files.info", self.client.files_info, file=file.file_id)["file"]
+        info = self.calls.call("files.info", self.client.files_info, file=file.file_id)["file"]
         url = info.get("url_private_download") or info.get("url_private")
         if not url:
             raise PermanentPlatformError(f"Slack gives no download URL for {file.name or file.file_id}")

@@ -3,23 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import requests
 from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitError
 
-from bot import health, metrics
+from bot import metrics
+from bot.health import HealthRecords
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
 from integrations.pacing import Pacer
 
 T = TypeVar("T")
 # 423: a file is still being virus-scanned. 409 is handled where it means "already done".
 TRANSIENT_STATUSES = {408, 423, 425, 429, 500, 502, 503, 504}
-# One per process. No rates by default (Webex publishes none per method): a 429 reschedules its job at
-# Retry-After. The plugin applies WEBEX_RATE_LIMITS.
-PACER = Pacer()
-
-
 def retry_after(resp: requests.Response | None) -> float | None:
     if resp is None:
         return None
@@ -30,32 +27,44 @@ def retry_after(resp: requests.Response | None) -> float | None:
         return None
 
 
-@health.observed_context("webex")
-def translated(method: str) -> Iterator[None]:
-    """Run one Webex call; count it; re-raise its failure as the port's error."""
-    PACER.acquire(method)
-    try:
-        yield
-    except RateLimitError as exc:
-        metrics.RATE_LIMIT_WAITS.labels(system="webex").inc()
-        metrics.API_CALLS.labels(system="webex", method=method, outcome="429").inc()
-        raise TransientPlatformError(f"Webex {method}: rate limited", retry_after=exc.retry_after) from exc
-    except ApiError as exc:
-        metrics.API_CALLS.labels(system="webex", method=method, outcome=str(exc.status_code)).inc()
-        message = f"Webex {method}: HTTP {exc.status_code} {_detail(exc)}".strip()
-        if exc.status_code in TRANSIENT_STATUSES:
-            raise TransientPlatformError(message, retry_after=retry_after(exc.response)) from exc
-        raise PermanentPlatformError(message) from exc
-    except (requests.ConnectionError, requests.Timeout, MalformedResponse) as exc:
-        metrics.API_CALLS.labels(system="webex", method=method, outcome="network").inc()
-        raise TransientPlatformError(f"Webex {method}: {type(exc).__name__}: {exc}") from exc
-    else:
-        metrics.API_CALLS.labels(system="webex", method=method, outcome="ok").inc()
+class WebexCalls:
+    """How one runtime's Webex adapter calls Webex: paced, counted, reported to its health, errors translated.
 
+    Owned by the messenger, not the module, so two runtimes in one process keep their own pacing and health.
+    No rates by default (Webex publishes none per method): a 429 reschedules its job at Retry-After. The
+    plugin applies ``WEBEX_RATE_LIMITS``.
+    """
 
-def call(method: str, fn: Callable[[], T]) -> T:
-    with translated(method):
-        return fn()
+    def __init__(self, pacer: Pacer | None = None, health: HealthRecords | None = None) -> None:
+        self.pacer = pacer or Pacer()
+        self.health = health or HealthRecords()
+
+    @contextmanager
+    def translated(self, method: str) -> Iterator[None]:
+        """Run one Webex call; count it; re-raise its failure as the port's error."""
+        with self.health.observed("webex"):  # outermost: the health record sees the translated error
+            self.pacer.acquire(method)
+            try:
+                yield
+            except RateLimitError as exc:
+                metrics.RATE_LIMIT_WAITS.labels(system="webex").inc()
+                metrics.API_CALLS.labels(system="webex", method=method, outcome="429").inc()
+                raise TransientPlatformError(f"Webex {method}: rate limited", retry_after=exc.retry_after) from exc
+            except ApiError as exc:
+                metrics.API_CALLS.labels(system="webex", method=method, outcome=str(exc.status_code)).inc()
+                message = f"Webex {method}: HTTP {exc.status_code} {_detail(exc)}".strip()
+                if exc.status_code in TRANSIENT_STATUSES:
+                    raise TransientPlatformError(message, retry_after=retry_after(exc.response)) from exc
+                raise PermanentPlatformError(message) from exc
+            except (requests.ConnectionError, requests.Timeout, MalformedResponse) as exc:
+                metrics.API_CALLS.labels(system="webex", method=method, outcome="network").inc()
+                raise TransientPlatformError(f"Webex {method}: {type(exc).__name__}: {exc}") from exc
+            else:
+                metrics.API_CALLS.labels(system="webex", method=method, outcome="ok").inc()
+
+    def call(self, method: str, fn: Callable[[], T]) -> T:
+        with self.translated(method):
+            return fn()
 
 
 def status_of(exc: BaseException) -> int | None:

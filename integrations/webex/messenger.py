@@ -30,7 +30,7 @@ from integrations.messaging import (
 )
 from integrations.origins import Origins
 from integrations.webex.client import uuid_of
-from integrations.webex.errors import call, retry_after, status_of, translated
+from integrations.webex.errors import WebexCalls, retry_after, status_of
 
 TITLE_LIMIT = 128  # Webex accepts longer titles, but clients truncate them anyway
 TEXT_LIMIT = 7000  # bytes per message; Webex refuses over 7439
@@ -117,8 +117,11 @@ def parse_time(value: Any) -> datetime:
 class WebexMessenger:
     platform = "webex"
 
-    def __init__(self, bot: WebexAPI, observer: WebexAPI | None, space_link: str) -> None:
+    def __init__(
+        self, bot: WebexAPI, observer: WebexAPI | None, space_link: str, calls: WebexCalls | None = None
+    ) -> None:
         self.bot = bot
+        self.calls = calls or WebexCalls()  # its pacing and its health record: this runtime's, not the process's
         self.observer = observer
         self.space_link = space_link
         self._lookups = ThreadPoolExecutor(4, thread_name_prefix="webex-lookup")
@@ -126,13 +129,13 @@ class WebexMessenger:
 
     @cached_property
     def me(self) -> Any:
-        return call("people.me", self.bot.people.me)
+        return self.calls.call("people.me", self.bot.people.me)
 
     @cached_property
     def observer_email(self) -> str | None:
         if self.observer is None:
             return None
-        me = call("people.me", self.observer.people.me)
+        me = self.calls.call("people.me", self.observer.people.me)
         return str(me.emails[0]).lower() if me.emails else None
 
     def display_name(self, person_id: str) -> str:
@@ -143,7 +146,7 @@ class WebexMessenger:
         """
         if person_id not in self._names:
             try:
-                person = call("people.get", lambda: self.bot.people.get(person_id))
+                person = self.calls.call("people.get", lambda: self.bot.people.get(person_id))
             except PermanentPlatformError:
                 return ""
             if len(self._names) >= NAMES_KEPT:
@@ -162,7 +165,9 @@ class WebexMessenger:
         if room is None:
             # Locked: the bot is moderator, so it can remove people and lock the space at closure.
             description = spec.topic[:1000] or None
-            room = call("rooms.create", lambda: self.bot.rooms.create(title, isLocked=True, description=description))
+            room = self.calls.call(
+                "rooms.create", lambda: self.bot.rooms.create(title, isLocked=True, description=description)
+            )
         return RoomRef(self.platform, room.id, self.room_link(room.id), room.title)
 
     def prepare_room(self, room_id: str, spec: RoomSpec) -> None:
@@ -172,8 +177,8 @@ class WebexMessenger:
 
     def _find_room(self, key: str, title: str) -> Any | None:
         """A space created for this case before a crash stopped us recording its id."""
-        rooms = call("rooms.list", lambda: self.bot.rooms.list(type="group", sortBy="created", max=100))
-        with translated("rooms.list"):
+        rooms = self.calls.call("rooms.list", lambda: self.bot.rooms.list(type="group", sortBy="created", max=100))
+        with self.calls.translated("rooms.list"):
             for n, room in enumerate(rooms):
                 if n >= ROOM_SCAN_LIMIT:
                     return None
@@ -185,17 +190,18 @@ class WebexMessenger:
         return self.space_link.format(uuid=uuid_of(room_id), id=room_id)
 
     def archive(self, room_id: str) -> None:
-        room = call("rooms.get", lambda: self.bot.rooms.get(room_id))
+        room = self.calls.call("rooms.get", lambda: self.bot.rooms.get(room_id))
         # Announcement-only keeps the space readable (and its files downloadable) but nobody can post.
         locked = {"title": room.title, "isLocked": True, "isAnnouncementOnly": True}
-        call("rooms.update", lambda: self.bot.rooms.update(room_id, **locked))
+        self.calls.call("rooms.update", lambda: self.bot.rooms.update(room_id, **locked))
 
     # -- people -----------------------------------------------------------------------------------
     def add_member(self, room_id: str, email: str, *, external: bool = False) -> MemberResult:
         # Whether an outsider has a Webex account only changes the words of the answer: ask alongside.
         known = self._lookups.submit(self._known_person, email) if external else None
         try:
-            m = call("memberships.create", lambda: self.bot.memberships.create(roomId=room_id, personEmail=email))
+            m = self.calls.call("memberships.create",
+                                lambda: self.bot.memberships.create(roomId=room_id, personEmail=email))  # fmt: skip
         except PermanentPlatformError as exc:
             status = status_of(exc)
             if status == 409:
@@ -208,21 +214,23 @@ class WebexMessenger:
         return MemberResult(MemberOutcome.ADDED, member_id=m.id)
 
     def _known_person(self, email: str) -> bool:
-        return any(True for _ in call("people.list", lambda: self.bot.people.list(email=email)))
+        return any(True for _ in self.calls.call("people.list", lambda: self.bot.people.list(email=email)))
 
     def _membership_id(self, room_id: str, email: str) -> str:
-        found = call("memberships.list", lambda: list(self.bot.memberships.list(roomId=room_id, personEmail=email)))
+        found = self.calls.call("memberships.list",
+                                lambda: list(self.bot.memberships.list(roomId=room_id, personEmail=email)))  # fmt: skip
         return str(found[0].id) if found else ""
 
     def remove_member(self, room_id: str, member_id: str) -> None:
         try:
-            call("memberships.delete", lambda: self.bot.memberships.delete(member_id))
+            self.calls.call("memberships.delete", lambda: self.bot.memberships.delete(member_id))
         except PermanentPlatformError as exc:
             if status_of(exc) != 404:  # gone already: that is what we wanted
                 raise
 
     def list_members(self, room_id: str) -> list[Member]:
-        memberships = call("memberships.list", lambda: list(self.bot.memberships.list(roomId=room_id, max=1000)))
+        memberships = self.calls.call("memberships.list",
+                                      lambda: list(self.bot.memberships.list(roomId=room_id, max=1000)))  # fmt: skip
         return [
             Member(m.id, (m.personEmail or "").lower(), m.personDisplayName or "", is_bot=m.personId == self.me.id)
             for m in memberships
@@ -235,7 +243,7 @@ class WebexMessenger:
         return ids[0]
 
     def _send(self, **fields: Any) -> str:
-        return str(call("messages.create", lambda: self.bot.messages.create(**fields)).id)
+        return str(self.calls.call("messages.create", lambda: self.bot.messages.create(**fields)).id)
 
     def post_card(self, room_id: str, card: Card) -> str:
         lines = [f"**{escape_markdown(card.title)}**"]
@@ -263,8 +271,8 @@ class WebexMessenger:
         params: dict[str, Any] = {"roomId": room_id, "max": 1000}
         if self.observer is None:
             params.update(mentionedPeople="me", max=100)  # Webex caps mentionedPeople pages at 100
-        messages = call("messages.list", lambda: self.reader.messages.list(**params))
-        with translated("messages.list"):
+        messages = self.calls.call("messages.list", lambda: self.reader.messages.list(**params))
+        with self.calls.translated("messages.list"):
             for m in messages:
                 files = tuple(self._file_info_now(url) for url in (m.files or []))
                 yield HistoryMessage(
@@ -323,7 +331,7 @@ class WebexMessenger:
     def _content(self, url: str) -> requests.Response:
         session = self.reader._session  # the SDK's authenticated session (bearer, CA bundle, timeouts)
         try:
-            with translated("contents.get"):
+            with self.calls.translated("contents.get"):
                 resp = origins.get(session._req_session, url, allowed=self.own_origins, system="Webex",
                                    stream=True, timeout=60)  # fmt: skip
         except origins.ForeignOrigin as exc:

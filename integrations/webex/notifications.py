@@ -14,13 +14,13 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import commands
+from bot.commands import Registry
 from bot.events import Actor, CommandRequest, RoomEvent, RoomEventKind
 from bot.jobs import JobQueue, WaitingFor
 from bot.models import Job
 from handlers import command_requests, room_events
 from integrations.messaging import CANCELLED, FileRef, PermanentPlatformError
-from integrations.webex.errors import call, status_of
+from integrations.webex.errors import status_of
 from integrations.webex.messenger import CONFIRM_TAG, UNNAMED_FILE, FileScanning, WebexMessenger, parse_time
 
 COMMAND = re.compile(r"^\s*/case\b", re.IGNORECASE)
@@ -29,9 +29,10 @@ SCAN_PATIENCE = timedelta(minutes=30)
 
 
 class NotificationJob:
-    def __init__(self, messenger: WebexMessenger, queue: JobQueue) -> None:
+    def __init__(self, messenger: WebexMessenger, queue: JobQueue, commands: Registry) -> None:
         self.messenger = messenger
         self.queue = queue
+        self.commands = commands  # what a mention of the bot may ask for
 
     def __call__(self, job: Job) -> None:
         note: dict[str, Any] = job.payload
@@ -60,15 +61,15 @@ class NotificationJob:
         room: the command meets every permission check again, for the person who pressed.
         """
         bot = self.messenger.bot
-        action = call("attachment_actions.get", lambda: bot.attachment_actions.get(data["id"]))
+        action = self.messenger.calls.call("attachment_actions.get", lambda: bot.attachment_actions.get(data["id"]))
         inputs = action.inputs or {}
         if inputs.get("caseroom") != CONFIRM_TAG or not inputs.get("command") or not inputs.get("room_id"):
             return  # not one of our cards
-        person = call("people.get", lambda: bot.people.get(action.personId))
+        person = self.messenger.calls.call("people.get", lambda: bot.people.get(action.personId))
         actor = _person(action.personId, (person.emails or [None])[0], person.displayName)
         # One answer per card: once pressed, it goes (a second press finds nothing to act on).
         with suppress(PermanentPlatformError):  # already gone: still act on this press; its job key makes it once
-            call("messages.delete", lambda: bot.messages.delete(action.messageId))
+            self.messenger.calls.call("messages.delete", lambda: bot.messages.delete(action.messageId))
         if inputs.get("answer") != "confirm":
             self.messenger.reply_private(str(inputs["room_id"]), action.personId, CANCELLED)
             return
@@ -88,7 +89,7 @@ class NotificationJob:
         """The message as it reads now; ``None`` once deleted, or when it is not visible to us."""
         reader = self.messenger.reader
         try:
-            return call("messages.get", lambda: reader.messages.get(message_id))
+            return self.messenger.calls.call("messages.get", lambda: reader.messages.get(message_id))
         except PermanentPlatformError as exc:
             if status_of(exc) in (403, 404):
                 return None
@@ -105,7 +106,7 @@ class NotificationJob:
         # "/case ..." is always a command; "@CaseRoom ..." only when a command follows ("@CaseRoom here are the
         # logs" is a message). Either way the message's files are announced and recorded.
         command = self._command_text(text, mentioned)
-        if COMMAND.match(text) or (mentioned and commands.addressed(command)):
+        if COMMAND.match(text) or (mentioned and self.commands.addressed(command)):
             req = CommandRequest("webex", msg.roomId, actor, command, created, message_id=msg.id,
                                  parent_id=msg.parentId)  # fmt: skip
             # Keyed by the message: submitted once however often a scan makes this job wait below.

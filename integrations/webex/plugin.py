@@ -18,14 +18,15 @@ class WebexPlugin:
         s = ctx.settings
         if s.webex_access_token is None:
             return None
-        errors.PACER.rates = pacing.parse(s.webex_rate_limits)
+        calls = errors.WebexCalls(pacing.Pacer(pacing.parse(s.webex_rate_limits)), ctx.services.health)
         observer = api(s.webex_observer_token.get_secret_value(), s) if s.webex_observer_token else None
-        messenger = WebexMessenger(api(s.webex_access_token.get_secret_value(), s), observer, s.webex_space_link)
+        messenger = WebexMessenger(api(s.webex_access_token.get_secret_value(), s), observer, s.webex_space_link,
+                                   calls)  # fmt: skip
         secret = s.webex_webhook_secret.get_secret_value() if s.webex_webhook_secret else None
         return PluginParts(
             messaging=messenger,
             routers=[inbound.router(ctx.ingest, secret)],
-            job_kinds={inbound.KIND: JobKind(NotificationJob(messenger, ctx.queue))},
+            job_kinds={inbound.KIND: JobKind(NotificationJob(messenger, ctx.queue, ctx.services.commands))},
         )
 
 

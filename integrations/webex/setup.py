@@ -12,7 +12,7 @@ from webexpythonsdk import WebexAPI
 
 from bot.config import ConfigError, load_settings
 from integrations.webex.client import api
-from integrations.webex.errors import call
+from integrations.webex.errors import WebexCalls
 
 app = typer.Typer(help="Webex: webhooks and set-up.", no_args_is_help=True)
 console = Console()
@@ -45,28 +45,29 @@ def wanted(observer: bool) -> list[tuple[str, Wanted]]:
 def sync(clients: dict[str, WebexAPI], target: str, secret: str) -> list[str]:
     """Make the registered webhooks exactly the wanted ones. Returns what was done, a line each."""
     done: list[str] = []
+    calls = WebexCalls()  # a one-off set-up, apart from any runtime's pacing and health
     for who, client in clients.items():
-        existing = _list(client)
+        existing = _list(calls, client)
         keep: set[str] = set()
         for owner, w in wanted("observer" in clients):
             if owner != who:
                 continue
             match = next((h for h in existing if _same(h, w, target, secret)), None)
             if match is None:
-                match = _create(client, w, target, secret)
+                match = _create(calls, client, w, target, secret)
                 done.append(f"created {who}: {w.name} -> {target}")
             else:
                 done.append(f"kept    {who}: {w.name}")
             keep.add(match.id)
         for h in existing:
             if h.id not in keep and (h.name or "").startswith(PREFIX):
-                _delete(client, h.id)
+                _delete(calls, client, h.id)
                 done.append(f"removed {who}: {h.name} -> {h.targetUrl} (stale)")
     return done
 
 
-def _list(client: WebexAPI) -> list[Any]:
-    return call("webhooks.list", lambda: list(client.webhooks.list()))
+def _list(calls: WebexCalls, client: WebexAPI) -> list[Any]:
+    return calls.call("webhooks.list", lambda: list(client.webhooks.list()))
 
 
 def _same(hook: Any, w: Wanted, target: str, secret: str) -> bool:
@@ -76,13 +77,14 @@ def _same(hook: Any, w: Wanted, target: str, secret: str) -> bool:
     )  # fmt: skip
 
 
-def _create(client: WebexAPI, w: Wanted, target: str, secret: str) -> Any:
-    return call("webhooks.create", lambda: client.webhooks.create(name=w.name, targetUrl=target, resource=w.resource,
-                                                                  event=w.event, secret=secret))  # fmt: skip
+def _create(calls: WebexCalls, client: WebexAPI, w: Wanted, target: str, secret: str) -> Any:
+    return calls.call("webhooks.create", lambda: client.webhooks.create(name=w.name, targetUrl=target,
+                                                                        resource=w.resource, event=w.event,
+                                                                        secret=secret))  # fmt: skip
 
 
-def _delete(client: WebexAPI, hook_id: str) -> None:
-    call("webhooks.delete", lambda: client.webhooks.delete(hook_id))
+def _delete(calls: WebexCalls, client: WebexAPI, hook_id: str) -> None:
+    calls.call("webhooks.delete", lambda: client.webhooks.delete(hook_id))
 
 
 @app.command("setup")
