@@ -1,4 +1,4 @@
-"""How each outside system has been answering this process: last success, last error, rate-limit waits.
+"""How each outside system has been answering this runtime: last success, last error, rate-limit waits.
 
 Adapters report here from the one place they already count their API calls (``integrations/*/errors.py``);
 the dashboard reads it together with the Prometheus counters. The record belongs to the runtime
