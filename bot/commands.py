@@ -95,9 +95,7 @@ class Registry:
         out = cls()
         for family in families:
             for spec in family.all():
-                if spec.name in out._commands:
-                    raise ValueError(f"command {spec.name!r} is registered twice")
-                out._commands[spec.name] = spec
+                out._add(spec)
         return out
 
     def command(
@@ -113,12 +111,15 @@ class Registry:
         fast: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            if name in self._commands:
-                raise ValueError(f"command {name!r} is registered twice")
-            self._commands[name] = CommandSpec(name, usage, summary, who, fn, details, min_args, max_args, fast)
+            self._add(CommandSpec(name, usage, summary, who, fn, details, min_args, max_args, fast))
             return fn
 
         return register
+
+    def _add(self, spec: CommandSpec) -> None:
+        if spec.name in self._commands:
+            raise ValueError(f"command {spec.name!r} is registered twice")
+        self._commands[spec.name] = spec
 
     def get(self, name: str) -> CommandSpec | None:
         return self._commands.get(name)

@@ -17,8 +17,10 @@ import re
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
+from bot.health import HealthRecords
 from integrations.failures import Deferral
 from integrations.messaging import TransientPlatformError
 
@@ -82,3 +84,24 @@ class Pacer:
                 sent.append(now)
                 return 0.0
             return sent[0] + window - now
+
+
+class PacedCalls:
+    """How one runtime's adapter sends its calls to one system: paced, timed and reported to the runtime's health.
+
+    Owned by the adapter (its messenger), not its module, so two runtimes in one process keep their own pacing
+    and health. Each adapter's subclass translates its SDK's failures inside :meth:`sending`.
+    """
+
+    system: str
+
+    def __init__(self, pacer: Pacer, health: HealthRecords | None = None) -> None:
+        self.pacer = pacer
+        self.health = health or HealthRecords()
+
+    @contextmanager
+    def sending(self, method: str) -> Iterator[None]:
+        # Health outermost, so it records the adapter's translated error (with its retry_after) and the pacing wait.
+        with self.health.observed(self.system):
+            self.pacer.acquire(method)
+            yield

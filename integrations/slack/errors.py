@@ -11,7 +11,7 @@ from slack_sdk.errors import SlackApiError
 from bot import metrics
 from bot.health import HealthRecords
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
-from integrations.pacing import Pacer
+from integrations.pacing import PacedCalls, Pacer
 from integrations.slack.tiers import DEFAULT_RATES
 
 T = TypeVar("T")
@@ -26,20 +26,16 @@ class SlackRefusal(PermanentPlatformError):
         self.code = code
 
 
-class SlackCalls:
-    """How one runtime's Slack adapter calls Slack: paced, counted, reported to its health, errors translated.
+class SlackCalls(PacedCalls):
+    """Slack calls, errors translated. Slack's tiers by default; the plugin applies ``SLACK_RATE_LIMITS``."""
 
-    Owned by the messenger, not the module, so two runtimes in one process keep their own pacing and health.
-    Slack's tiers by default; the plugin applies ``SLACK_RATE_LIMITS``.
-    """
+    system = "slack"
 
     def __init__(self, pacer: Pacer | None = None, health: HealthRecords | None = None) -> None:
-        self.pacer = pacer or Pacer(DEFAULT_RATES)
-        self.health = health or HealthRecords()
+        super().__init__(pacer or Pacer(DEFAULT_RATES), health)
 
     def call(self, method: str, fn: Callable[..., T], **kwargs: Any) -> T:
-        with self.health.observed("slack"):  # outermost: the health record sees the translated error
-            self.pacer.acquire(method)
+        with self.sending(method):
             return _translated(method, fn, **kwargs)
 
 

@@ -12,7 +12,7 @@ from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitErro
 from bot import metrics
 from bot.health import HealthRecords
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
-from integrations.pacing import Pacer
+from integrations.pacing import PacedCalls, Pacer
 
 T = TypeVar("T")
 # 423: a file is still being virus-scanned. 409 is handled where it means "already done".
@@ -27,23 +27,19 @@ def retry_after(resp: requests.Response | None) -> float | None:
         return None
 
 
-class WebexCalls:
-    """How one runtime's Webex adapter calls Webex: paced, counted, reported to its health, errors translated.
+class WebexCalls(PacedCalls):
+    """Webex calls, errors translated. No rates by default (Webex publishes none per method): a 429 reschedules
+    its job at Retry-After. The plugin applies ``WEBEX_RATE_LIMITS``."""
 
-    Owned by the messenger, not the module, so two runtimes in one process keep their own pacing and health.
-    No rates by default (Webex publishes none per method): a 429 reschedules its job at Retry-After. The
-    plugin applies ``WEBEX_RATE_LIMITS``.
-    """
+    system = "webex"
 
     def __init__(self, pacer: Pacer | None = None, health: HealthRecords | None = None) -> None:
-        self.pacer = pacer or Pacer()
-        self.health = health or HealthRecords()
+        super().__init__(pacer or Pacer(), health)
 
     @contextmanager
     def translated(self, method: str) -> Iterator[None]:
         """Run one Webex call; count it; re-raise its failure as the port's error."""
-        with self.health.observed("webex"):  # outermost: the health record sees the translated error
-            self.pacer.acquire(method)
+        with self.sending(method):
             try:
                 yield
             except RateLimitError as exc:
