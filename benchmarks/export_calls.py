@@ -93,9 +93,11 @@ def measure(n: int) -> dict[str, float]:
         where = json.loads(proc.stdout.readline())
         from integrations.webex.client import api
         from integrations.webex.messenger import WebexMessenger
+        from integrations.webex.settings import WebexSettings
 
         with tempfile.TemporaryDirectory() as tmp:
-            s = test_settings(f"sqlite:///{tmp}/export.db", WEBEX_BASE_URL=f"{where['url']}/v1/")
+            base_url = f"{where['url']}/v1/"
+            s = test_settings(f"sqlite:///{tmp}/export.db", WEBEX_BASE_URL=base_url)
             db = Database(s.database_url)
             schema.upgrade(db)
             with db.session() as session:
@@ -104,7 +106,8 @@ def measure(n: int) -> dict[str, float]:
                 session.commit()
                 case_id = case.id
             assert case_id is not None
-            messenger = WebexMessenger(api(where["bot"], s), api(where["observer"], s), s.webex_space_link)
+            link = s.section(WebexSettings).space_link
+            messenger = WebexMessenger(api(where["bot"], base_url), api(where["observer"], base_url), link)
             base_rss = rss_mib()
             t0 = time.perf_counter()
             seen = 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
@@ -34,7 +34,10 @@ from bot.timing import WebhookTimer
 log = logging.getLogger(__name__)
 
 
-def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None) -> FastAPI:
+def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None,
+               webhooks: Mapping[str, str] | None = None) -> FastAPI:  # fmt: skip
+    """The HTTP app: the core's routes and the plugins' ``routers``; ``webhooks`` maps the plugins' webhook paths
+    to the source label their acknowledgement times are recorded under."""
     app = FastAPI(title="CaseRoom", version=__version__, docs_url=None, redoc_url=None)
     app.state.services = sv
     ingest = ingest or Ingest(sv.db, sv.queue)
@@ -53,7 +56,7 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
 
     # Read through sv.clock on every request, so a test (or a replay tool) that sets the clock is obeyed.
     app.include_router(crm_webhook.router(ingest, _secret(sv), sv.settings.webhook_tolerance_seconds,
-                                          now=lambda: sv.clock().timestamp()))  # fmt: skip
+                                          now=lambda: sv.clock().timestamp(), platforms=sv.messaging.keys))  # fmt: skip
     for r in routers:
         app.include_router(r)
     app.include_router(dashboard.router(sv))
@@ -120,7 +123,8 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
         )
 
     app.add_middleware(BodyLimit, max_bytes=sv.settings.max_body_bytes)
-    app.add_middleware(WebhookTimer)  # outermost: a 413 from BodyLimit is timed too
+    # Outermost: a 413 from BodyLimit is timed too.
+    app.add_middleware(WebhookTimer, sources={crm_webhook.PATH: "crm", **(webhooks or {})})
     return app
 
 

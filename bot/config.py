@@ -1,33 +1,90 @@
 """Typed settings read from the environment, validated once at start.
 
 The environment variable names are a public contract (README, "Configuration"). Secrets are
-``SecretStr`` so they never appear in logs, reprs or pages.
+``SecretStr`` so they never appear in logs, reprs or pages. The core's own variables start with
+``CASEROOM_``; each plugin declares its own :class:`PluginSettings` under its own prefix, read from the
+same environment and validated with the core's, so one start reports every bad variable at once.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from functools import cached_property
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Protocol, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from integrations.salesforce import ids
 
 
 class ConfigError(Exception):
     """Settings are missing or wrong; the message names each variable and what is wrong with it."""
 
 
+def _ca_bundle() -> str | None:
+    """The CA bundle every outbound client trusts (``REQUESTS_CA_BUNDLE``), read when needed."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
+def http_base(v: str) -> str:
+    """Validate an API base URL and give it its trailing slash: SDKs urljoin method paths onto it, and without the
+    slash the last segment is lost."""
+    if not v.startswith(("http://", "https://")):
+        raise ValueError("must be an http(s) URL")
+    return v if v.endswith("/") else v + "/"
+
+
+class PluginSettings(BaseSettings):
+    """A plugin's own settings: fields named without the prefix its ``model_config`` gives (``env_prefix``)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    @property
+    def configured(self) -> bool:
+        """Whether these settings switch the plugin on (its credentials are set)."""
+        return False
+
+    @property
+    def ca_bundle(self) -> str | None:
+        return _ca_bundle()
+
+    @classmethod
+    def prefix(cls) -> str:
+        return str(cls.model_config.get("env_prefix", ""))
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        """The environment variable behind a field."""
+        return f"{cls.prefix()}{field}".upper()
+
+
+S = TypeVar("S", bound=PluginSettings)
+
+
+class Configurable(Protocol):
+    """What settings need of a plugin: its name, its settings model and the chat platform it adds, if any."""
+
+    name: str
+    platform: str | None
+    settings: type[PluginSettings] | None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+    # What the settings were built from beyond the environment, for the plugins' sections to read too.
+    _given: dict[str, Any] = PrivateAttr(default_factory=dict)
+    _sections: dict[type[PluginSettings], PluginSettings] = PrivateAttr(default_factory=dict)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**values)
+        self._given = dict(values)
 
     # Core
     database_url: str = Field("sqlite:///./caseroom.db", alias="CASEROOM_DATABASE_URL")
     public_url: str = Field("http://127.0.0.1:8000", alias="CASEROOM_PUBLIC_URL")
-    default_platform: Literal["webex", "slack"] = Field("webex", alias="CASEROOM_DEFAULT_PLATFORM")
+    # Where a case goes when its event names no platform; unset, the only configured one (one is required when
+    # several are configured).
+    default_platform: str | None = Field(None, alias="CASEROOM_DEFAULT_PLATFORM")
     crm_webhook_secret: SecretStr | None = Field(None, alias="CASEROOM_CRM_WEBHOOK_SECRET")
     sandbox: bool | None = Field(None, alias="CASEROOM_SANDBOX")  # None: on when no credentials are set
     workers: int = Field(2, ge=0, le=64, alias="CASEROOM_WORKERS")
@@ -48,61 +105,12 @@ class Settings(BaseSettings):
     # Which case priorities follow the sun ("*": every case); Salesforce's own scale is Critical/High/Medium/Low.
     follow_the_sun_raw: str = Field("P1,P2,Critical,High", alias="CASEROOM_FOLLOW_THE_SUN_PRIORITIES")
 
-    # Webex
-    webex_access_token: SecretStr | None = Field(None, alias="WEBEX_ACCESS_TOKEN")
-    webex_base_url: str = Field("https://webexapis.com/v1/", alias="WEBEX_BASE_URL")
-    webex_webhook_secret: SecretStr | None = Field(None, alias="WEBEX_WEBHOOK_SECRET")
-    webex_observer_token: SecretStr | None = Field(None, alias="WEBEX_OBSERVER_TOKEN")
-    webex_space_link: str = Field("webexteams://im?space={uuid}", alias="WEBEX_SPACE_LINK")
-
-    # Slack
-    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
-    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
-    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
-    slack_channel_template: str = Field("case-{number}", alias="SLACK_CHANNEL_TEMPLATE")
-    slack_private_channels: bool = Field(True, alias="SLACK_PRIVATE_CHANNELS")
-    slack_external_limited: bool = Field(True, alias="SLACK_EXTERNAL_LIMITED")
-    # Client-side pacing, per process (see integrations/pacing.py). Slack's default is its published tiers'
-    # floors; Webex publishes no per-method limits, so it only backs off after a 429 unless told.
-    slack_rate_limits: str | None = Field(None, alias="SLACK_RATE_LIMITS")
-    webex_rate_limits: str = Field("", alias="WEBEX_RATE_LIMITS")
-
-    # Salesforce
-    salesforce_instance_url: str | None = Field(None, alias="SALESFORCE_INSTANCE_URL")
-    salesforce_access_token: SecretStr | None = Field(None, alias="SALESFORCE_ACCESS_TOKEN")
-    salesforce_username: str | None = Field(None, alias="SALESFORCE_USERNAME")
-    salesforce_password: SecretStr | None = Field(None, alias="SALESFORCE_PASSWORD")
-    salesforce_security_token: SecretStr | None = Field(None, alias="SALESFORCE_SECURITY_TOKEN")
-    salesforce_consumer_key: str | None = Field(None, alias="SALESFORCE_CONSUMER_KEY")
-    salesforce_private_key_file: str | None = Field(None, alias="SALESFORCE_PRIVATE_KEY_FILE")
-    salesforce_org_id: str | None = Field(None, alias="SALESFORCE_ORG_ID")
-    salesforce_api_version: str = Field("59.0", alias="SALESFORCE_API_VERSION")
-    salesforce_room_url_field: str = Field("Room_URL__c", alias="SALESFORCE_ROOM_URL_FIELD")
-    # Where password and JWT logins get a token (test.salesforce.com for sandboxes; the instance for the emulator).
-    salesforce_login_url: str = Field("https://login.salesforce.com", alias="SALESFORCE_LOGIN_URL")
-    salesforce_consumer_secret: SecretStr | None = Field(None, alias="SALESFORCE_CONSUMER_SECRET")
-    # Outbound Messages are dropped after 24 h: a sweep re-reads what changed since its last run.
-    salesforce_reconcile_seconds: int = Field(300, ge=10, alias="SALESFORCE_RECONCILE_SECONDS")
-    # LastModifiedDate is stamped when a save starts, so a long save commits behind the sweep's watermark: each
-    # sweep re-reads this far behind it (re-reading is idempotent). At least 1 s: the stamp has second precision.
-    salesforce_reconcile_overlap_seconds: int = Field(600, ge=1, le=86400, alias="SALESFORCE_RECONCILE_OVERLAP_SECONDS")
-    # Joins, leaves and uploads reach the case as one FeedItem per case per interval (0 = never).
-    salesforce_digest_seconds: int = Field(300, ge=0, alias="SALESFORCE_DIGEST_SECONDS")
-
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, v: str) -> str:
         if not v.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
         return v
-
-    @field_validator("webex_base_url", "slack_api_url")
-    @classmethod
-    def _trailing_slash(cls, v: str) -> str:
-        # Both SDKs urljoin method paths onto the base: without the slash the last segment is lost.
-        if not v.startswith(("http://", "https://")):
-            raise ValueError("must be an http(s) URL")
-        return v if v.endswith("/") else v + "/"
 
     @field_validator("public_url")
     @classmethod
@@ -140,34 +148,6 @@ class Settings(BaseSettings):
             raise ValueError(str(exc)) from None
         return v.strip()
 
-    @field_validator("slack_rate_limits", "webex_rate_limits")
-    @classmethod
-    def _rates(cls, v: str | None) -> str | None:
-        from integrations.pacing import parse
-
-        if v:
-            parse(v)  # raises ValueError with the offending part
-        return v
-
-    @field_validator("salesforce_org_id")
-    @classmethod
-    def _org_id(cls, v: str | None) -> str | None:
-        if v is not None and (len(v) not in (15, 18) or not v.startswith("00D")):
-            raise ValueError("must be a 15- or 18-character organization id starting with 00D")
-        if v is not None and ids.canonical(v) is None:
-            expected = ids.case_safe(v[:15])
-            raise ValueError(f"is not a valid organization id: its last three characters are not the case-safe "
-                             f"suffix of its first 15 (that would be {expected}); copy it again")  # fmt: skip
-        return v
-
-    @model_validator(mode="after")
-    def _pairs(self) -> Settings:
-        if self.slack_bot_token and not self.slack_signing_secret:
-            raise ValueError("SLACK_SIGNING_SECRET is required with SLACK_BOT_TOKEN")
-        if self.salesforce_instance_url and not self.salesforce_org_id:
-            raise ValueError("SALESFORCE_ORG_ID is required with SALESFORCE_INSTANCE_URL")
-        return self
-
     @property
     def partner_domains(self) -> set[str]:
         return {d.strip().lower().lstrip("@") for d in self.partner_domains_raw.split(",") if d.strip()}
@@ -178,9 +158,23 @@ class Settings(BaseSettings):
         words = {p.strip().lower() for p in self.follow_the_sun_raw.split(",") if p.strip()}
         return None if "*" in words else words
 
-    @cached_property
+    def section(self, model: type[S]) -> S:
+        """A plugin's settings, read from the same environment and overrides as these (once, then kept)."""
+        got = self._sections.get(model)
+        if got is None:
+            prefix = model.prefix().upper()
+            given = {k[len(prefix) :].lower(): v for k, v in self._given.items() if k.upper().startswith(prefix)}
+            got = self._sections[model] = model(**given)
+        return got  # type: ignore[return-value]
+
+    def sections(self) -> list[PluginSettings]:
+        """The plugins' settings read so far (at start, every installed plugin's)."""
+        return list(self._sections.values())
+
+    @property
     def has_credentials(self) -> bool:
-        return bool(self.webex_access_token or self.slack_bot_token or self.salesforce_instance_url)
+        """Whether any plugin whose settings were read is configured."""
+        return any(section.configured for section in self._sections.values())
 
     @property
     def sandbox_mode(self) -> bool:
@@ -192,19 +186,63 @@ class Settings(BaseSettings):
 
     @property
     def ca_bundle(self) -> str | None:
-        """The CA bundle every outbound client trusts (``REQUESTS_CA_BUNDLE``), read when needed."""
-        return os.environ.get("REQUESTS_CA_BUNDLE") or None
+        return _ca_bundle()
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read and validate settings; raise :class:`ConfigError` naming every bad variable."""
+def _problems(exc: ValidationError, name_of: Any, whole: str) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        problems.append(f"  {name_of(where) if where else whole}: {err['msg']}")
+    return problems
+
+
+def _core_name(where: str) -> str:
+    field = Settings.model_fields.get(where)
+    return field.alias if field and field.alias else where
+
+
+def _raw(variable: str, overrides: dict[str, object]) -> str | None:
+    """A variable as given, before validation (names are matched without case, as the settings match them)."""
+    if variable in overrides:
+        return str(overrides[variable])
+    return next((v for k, v in os.environ.items() if k.upper() == variable), None)
+
+
+def load_settings(plugins: Iterable[Configurable] | None = None, **overrides: object) -> Settings:
+    """Read and validate the core's settings and every plugin's (the installed ones unless given); raise
+    :class:`ConfigError` naming every bad variable."""
+    if plugins is None:
+        from bot.plugins import discover  # the plugins import this module
+
+        plugins = discover()
+    problems: list[str] = []
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "settings"
-            field = Settings.model_fields.get(where)
-            name = field.alias if field and field.alias else where
-            problems.append(f"  {name}: {err['msg']}")
-        raise ConfigError("invalid configuration:\n" + "\n".join(problems)) from None
+        problems += _problems(exc, _core_name, "settings")
+        # Go on, so that the plugins' variables and the platform are judged too.
+        settings = Settings.model_construct(default_platform=_raw("CASEROOM_DEFAULT_PLATFORM", overrides))
+        settings._given = dict(overrides)
+    platforms: list[str] = []
+    configured: list[str] = []
+    for plugin in plugins:
+        if plugin.platform:
+            platforms.append(plugin.platform)
+        if plugin.settings is None:
+            continue
+        try:
+            if settings.section(plugin.settings).configured and plugin.platform:
+                configured.append(plugin.platform)
+        except ValidationError as exc:
+            problems += _problems(exc, plugin.settings.variable, plugin.name)
+    chosen = settings.default_platform
+    if chosen is not None and chosen not in platforms:
+        problems.append(f"  CASEROOM_DEFAULT_PLATFORM: must be one of the installed chat platforms "
+                        f"({', '.join(sorted(platforms)) or 'none'}), not {chosen!r}")  # fmt: skip
+    elif chosen is None and len(configured) > 1:
+        problems.append(f"  CASEROOM_DEFAULT_PLATFORM: required when several chat platforms are configured "
+                        f"({', '.join(sorted(configured))}): which one gets a case that names none?")  # fmt: skip
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems))
+    return settings

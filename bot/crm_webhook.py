@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +24,7 @@ from bot.ingest import Ingest, JobSpec
 from handlers import case_events
 from integrations.crm import CaseSnapshot, Person
 
+PATH = "/webhooks/crm"
 EMAIL = re.compile(r"^[^@\s<>&\"']+@[^@\s<>&\"']+\.[^@\s<>&\"']+$")
 
 
@@ -84,7 +85,7 @@ class CaseIn(BaseModel):
     description: str = Field("", max_length=32000)
     status: str = Field("", max_length=100)
     priority: str = Field("", max_length=40)
-    platform: Literal["slack", "webex"] | None = None
+    platform: str | None = Field(None, max_length=40)  # one of the configured chat platforms (checked at intake)
     customer: PersonIn | None = None
     engineer: PersonIn | None = None
     link: str | None = Field(None, max_length=2000, pattern=r"^https?://")
@@ -112,10 +113,13 @@ def to_event(e: EventIn) -> CaseEvent:
     return CaseEvent(event_id=e.id, type=e.type, occurred_at=e.occurred_at, case=snap, source="crm")
 
 
-def router(ingest: Ingest, secret: str | None, tolerance: int, now: Callable[[], float] = time.time) -> APIRouter:
+def router(ingest: Ingest, secret: str | None, tolerance: int, now: Callable[[], float] = time.time,
+           platforms: Callable[[], Collection[str]] | None = None) -> APIRouter:  # fmt: skip
+    """``POST /webhooks/crm``; ``platforms`` gives the chat platforms configured here (a case naming another is
+    refused; unset, any is taken)."""
     r = APIRouter()
 
-    @r.post("/webhooks/crm", tags=["webhooks"])
+    @r.post(PATH, tags=["webhooks"])
     async def crm_webhook(request: Request) -> Response:
         body = await request.body()
         if not secret:
@@ -132,6 +136,11 @@ def router(ingest: Ingest, secret: str | None, tolerance: int, now: Callable[[],
         except (ValueError, ValidationError) as exc:
             metrics.WEBHOOKS.labels(source="crm", outcome="malformed").inc()
             return _error(400, _explain(exc))
+        known = platforms() if platforms is not None else None
+        if known is not None and event.case.platform is not None and event.case.platform not in known:
+            metrics.WEBHOOKS.labels(source="crm", outcome="malformed").inc()
+            return _error(400, f"case.platform: {event.case.platform!r} is not a chat platform configured here "
+                               f"({', '.join(sorted(known)) or 'none'})")  # fmt: skip
         new = await ingest.accept_async(
             "crm", event.event_id, body.decode(),
             [JobSpec(case_events.KIND, event.to_payload(), lane=case_events.lane(event.case.crm_id))],

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter
 
-from bot.config import Settings
+from bot.config import PluginSettings, Settings
 from bot.ingest import Ingest
 from bot.jobs import JobQueue
 from bot.services import Services
@@ -35,6 +35,7 @@ class PluginParts:
     messaging: MessagingPort | None = None
     crm: CRMPort | None = None
     routers: list[APIRouter] = field(default_factory=list)
+    webhooks: dict[str, str] = field(default_factory=dict)  # route path -> source label of its ack-time metric
     scheduled: list[Any] = field(default_factory=list)  # (job kind, interval seconds) pairs for the leader
     job_kinds: dict[str, JobKind] = field(default_factory=dict)  # the plugin's own durable work
     cli: Any = None  # a typer.Typer mounted as `caseroom <plugin name> ...`
@@ -42,6 +43,8 @@ class PluginParts:
 
 class Plugin(Protocol):
     name: str
+    platform: str | None  # the chat platform it adds, if it adds one
+    settings: type[PluginSettings] | None  # its own settings (validated with the core's at start), if any
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         """The plugin's parts, or None when it is not configured (no credentials)."""

@@ -50,6 +50,7 @@ class Runtime:
         if settings.shifts_file:
             periodic.append(Periodic(shift_handoffs.CLOCK_KIND, shift_handoffs.CLOCK_SECONDS))
         plugin_kinds: dict[str, JobKind] = {}
+        webhooks: dict[str, str] = {}
         self.ingest = Ingest(self.db, self.queue)  # one writer per process: every webhook shares its group commits
         ctx = PluginContext(settings, self.ingest, self.queue, self.services)
         for plugin in discover() if plugins is None else plugins:
@@ -62,10 +63,11 @@ class Runtime:
             if parts.crm and self.services.crm is None:
                 self.services.crm = parts.crm
             all_routers += parts.routers
+            webhooks |= parts.webhooks
             periodic += [Periodic(kind, every) for kind, every in parts.scheduled]
             plugin_kinds |= parts.job_kinds
         self.kinds: dict[str, JobKind] = job_kinds(self.services) | plugin_kinds
-        self.app: FastAPI = create_app(self.services, all_routers, self.ingest)
+        self.app: FastAPI = create_app(self.services, all_routers, self.ingest, webhooks)
         self.pool = WorkerPool(self.queue, self.kinds, settings.workers)
         self.scheduler = LeaderScheduler(self.services, periodic)
 

@@ -40,4 +40,6 @@ class Services:
         return f"{self.settings.public_url}/rooms/{quote(case_number, safe='')}"
 
     def platform_for(self, requested: str | None) -> str:
-        return requested or self.settings.default_platform
+        """The platform a case's room goes on: the one its event names, else the configured default, else the
+        only configured one (settings refuse several without a default; the first by name stands in for tests)."""
+        return requested or self.settings.default_platform or min(self.messaging, default="none")

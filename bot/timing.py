@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from bot import metrics
 
-SOURCES = {"/webhooks/crm": "crm", "/webhooks/webex": "webex", "/webhooks/salesforce": "salesforce",
-           "/slack/events": "slack"}  # fmt: skip
-
 
 class WebhookTimer:
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, sources: Mapping[str, str]) -> None:
         self.app = app
+        self.sources = dict(sources)  # route path -> source label: the core's and each plugin's webhooks
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        source = SOURCES.get(scope.get("path", "")) if scope["type"] == "http" else None
+        source = self.sources.get(scope.get("path", "")) if scope["type"] == "http" else None
         if source is None:
             await self.app(scope, receive, send)
             return

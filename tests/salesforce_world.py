@@ -22,6 +22,7 @@ from integrations.sandbox.server import ServerThread
 from integrations.sandbox.webex import WebexEmulator
 from integrations.webex.client import api
 from integrations.webex.plugin import plugin as webex_plugin
+from integrations.webex.settings import WebexSettings
 from integrations.webex.setup import sync
 from tests.support import settings, wait_until
 
@@ -112,7 +113,8 @@ def salesforce_world(tmp_path: Path, **overrides: Any) -> Iterator[SalesforceWor
     rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values),
                  plugins=[webex_plugin, salesforce_plugin])  # fmt: skip
     server = ServerThread(rt.app).start()
-    clients = {"bot": api(webex.bot_token, rt.settings), "observer": api(webex.observer_token or "", rt.settings)}
+    base_url = rt.settings.section(WebexSettings).base_url
+    clients = {"bot": api(webex.bot_token, base_url), "observer": api(webex.observer_token or "", base_url)}
     sync(clients, f"{server.url}/webhooks/webex", WEBHOOK_SECRET)
     sf.set_outbound_url(f"{server.url}/webhooks/salesforce")
     rt.start_background(scheduler=False)

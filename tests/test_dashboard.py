@@ -21,6 +21,7 @@ from bot.dashboard.auth import COOKIE, DashboardAuth
 from bot.models import JobStatus
 from bot.runtime import Runtime
 from integrations.sandbox.server import ServerThread
+from integrations.slack.plugin import plugin as slack_plugin
 from tests.doubles import SharedState
 from tests.shift_support import FakeClock
 from tests.support import SECRET, case_event, encode, runtime, settings, signed_headers
@@ -153,6 +154,24 @@ def test_no_page_shows_a_secret(rt: Runtime) -> None:
         assert SECRET not in text and TOKEN not in text, path
     page = client.get("/admin/health").text
     assert "CASEROOM_CRM_WEBHOOK_SECRET" in page and "set (hidden)" in page and "[redacted]" in page
+
+
+def test_a_plugins_settings_are_listed_by_their_variables_and_its_secrets_never_shown(tmp_path: Path) -> None:
+    plugin_secret, bot_token = "slack-signing-secret-kept-from-pages", "xoxb-kept-from-pages"
+    config = settings(f"sqlite:///{tmp_path / 'caseroom.db'}", CASEROOM_ADMIN_TOKEN=TOKEN, SLACK_BOT_TOKEN=bot_token,
+                      SLACK_SIGNING_SECRET=plugin_secret, SLACK_API_URL="http://127.0.0.1:9/api/")  # fmt: skip
+    rt = Runtime(config, plugins=[slack_plugin])
+    client = TestClient(rt.app)
+    login(client)
+    rt.services.health.failure("slack", f"invalid_auth for {bot_token}, signed with {plugin_secret}")
+    for path in PAGES:
+        text = client.get(path).text
+        assert plugin_secret not in text and bot_token not in text, path
+    page = client.get("/admin/health").text
+    for variable in ("SLACK_SIGNING_SECRET", "SLACK_BOT_TOKEN", "SLACK_API_URL", "SLACK_CHANNEL_TEMPLATE"):
+        assert variable in page
+    assert "http://127.0.0.1:9/api/" in page and "[redacted]" in page
+    rt.stop()
 
 
 def test_rooms_and_case_page_show_state_people_timeline_in_utc_and_transcript_link(rt: Runtime) -> None:

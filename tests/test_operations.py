@@ -20,6 +20,8 @@ from bot.config import ConfigError, load_settings
 from bot.runtime import Runtime
 from bot.scheduler import LeaderScheduler, Periodic
 from integrations.sandbox.server import free_port
+from integrations.webex.plugin import plugin as webex_plugin
+from integrations.webex.settings import WebexSettings
 from tests.support import CASEROOM, case_event, command_env, encode, runtime, signed_headers, wait_until
 
 
@@ -36,6 +38,21 @@ def test_bad_configuration_names_each_variable(monkeypatch: pytest.MonkeyPatch) 
     assert result.exit_code == 2 and "CASEROOM_DEFAULT_PLATFORM" in result.output
 
 
+def test_the_default_platform_is_one_an_installed_plugin_adds_and_is_required_among_several(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEBEX_ACCESS_TOKEN", "webex-token")
+    assert load_settings().default_platform is None  # one platform configured: it takes every case
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
+    with pytest.raises(ConfigError, match=r"CASEROOM_DEFAULT_PLATFORM: required when several .*\(slack, webex\)"):
+        load_settings()
+    monkeypatch.setenv("CASEROOM_DEFAULT_PLATFORM", "slack")
+    assert load_settings().default_platform == "slack"
+    with pytest.raises(ConfigError, match=r"installed chat platforms \(webex\), not 'slack'"):
+        load_settings([webex_plugin])
+
+
 def test_credentials_come_in_pairs_and_base_urls_get_their_slash(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     with pytest.raises(ConfigError, match="SLACK_SIGNING_SECRET"):
@@ -43,7 +60,7 @@ def test_credentials_come_in_pairs_and_base_urls_get_their_slash(monkeypatch: py
     monkeypatch.setenv("SLACK_SIGNING_SECRET", "s")
     monkeypatch.setenv("WEBEX_BASE_URL", "http://127.0.0.1:9000/v1")
     s = load_settings()
-    assert s.webex_base_url == "http://127.0.0.1:9000/v1/"
+    assert s.section(WebexSettings).base_url == "http://127.0.0.1:9000/v1/"
     assert s.has_credentials and not s.sandbox_mode
     assert "xoxb-1" not in repr(s)
 

@@ -9,11 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from integrations.crm import TransientCRMError, split_bytes
 from integrations.salesforce import digest, reconcile
 from integrations.salesforce.client import Connection
 from integrations.salesforce.crm import SalesforceCRM
+from integrations.salesforce.plugin import plugin as salesforce_plugin
+from integrations.salesforce.settings import SalesforceSettings
 from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.salesforce_world import CUSTOMER, ORG_ID, SalesforceWorld, salesforce_world
 
@@ -170,8 +172,9 @@ def test_an_org_id_that_agrees_only_in_its_first_15_characters_is_refused(tmp_pa
 def test_the_15_character_org_id_an_admin_copied_stands_for_its_18_character_form(tmp_path: Path) -> None:
     with salesforce_world(tmp_path, SALESFORCE_ORG_ID=ORG_ID[:15]) as w:
         opened(w)  # the emulator's Outbound Message names the org by its 18 characters
-    with pytest.raises(ValueError, match=f"that would be {ORG_ID}"):
-        Settings(SALESFORCE_ORG_ID=ORG_ID[:15] + "AAA", CASEROOM_DATABASE_URL="sqlite://")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=f"SALESFORCE_ORG_ID: .*that would be {ORG_ID}"):
+        load_settings([salesforce_plugin], SALESFORCE_INSTANCE_URL="https://x.example",
+                      SALESFORCE_ORG_ID=ORG_ID[:15] + "AAA")  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -224,7 +227,7 @@ def port(emu: SalesforceEmulator, monkeypatch: pytest.MonkeyPatch, inline: int =
               "CASEROOM_DATABASE_URL": "sqlite://", **creds}  # fmt: skip
     if not creds:
         values["SALESFORCE_ACCESS_TOKEN"] = emu.access_token
-    return SalesforceCRM(Connection(Settings(**values)), inline_file_bytes=inline)  # type: ignore[arg-type]
+    return SalesforceCRM(Connection(Settings(**values).section(SalesforceSettings)), inline_file_bytes=inline)
 
 
 def test_long_notes_are_split_at_4000_bytes_in_order(emulator: SalesforceEmulator,

@@ -22,6 +22,7 @@ from bot.models import Case, TimelineEvent
 from bot.timeline import Kind, record
 from integrations.salesforce import digest, reconcile
 from integrations.salesforce.crm import SalesforceCRM, parse_sf_datetime
+from integrations.salesforce.settings import SalesforceSettings
 from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.salesforce_world import CUSTOMER, ORG_ID, SalesforceWorld, salesforce_world
 from tests.test_salesforce_adapter import left_and_digested, port
@@ -32,7 +33,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def sweep_now(w: SalesforceWorld) -> int:
     """One sweep in the test's thread (the scheduled job runs the same function), for the count it returns."""
     rt = w.rt
-    overlap = timedelta(seconds=rt.settings.salesforce_reconcile_overlap_seconds)
+    overlap = timedelta(seconds=rt.settings.section(SalesforceSettings).reconcile_overlap_seconds)
     return reconcile.sweep(cast(SalesforceCRM, rt.services.crm), rt.ingest, rt.db, rt.services.clock, overlap=overlap)
 
 

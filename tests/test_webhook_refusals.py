@@ -73,8 +73,10 @@ def test_a_tampered_body_with_a_valid_signature_of_another_body_is_refused(db_ur
         (encode(case_event(customer="not-an-email")), "case.customer.email"),
         (encode({k: v for k, v in case_event().items() if k != "case"}), "case"),
         (encode(case_event(number="00001234/../../etc")), "case.number"),
+        (encode({**case_event(), "case": {**case_event()["case"], "platform": "teams"}}),
+         "case.platform: 'teams' is not a chat platform configured here (webex)"),
     ],
-    ids=["not-json", "unknown-type", "naive-time", "bad-email", "no-case", "hostile-number"],
+    ids=["not-json", "unknown-type", "naive-time", "bad-email", "no-case", "hostile-number", "unknown-platform"],
 )
 def test_malformed_events_get_400_naming_the_field_and_change_nothing(
     db_url: str, state_file: Path, body: bytes, needle: str

@@ -15,6 +15,7 @@ from integrations.sandbox.server import ServerThread
 from integrations.sandbox.webex import WebexEmulator
 from integrations.webex.client import api
 from integrations.webex.plugin import plugin as webex_plugin
+from integrations.webex.settings import WebexSettings
 from integrations.webex.setup import sync
 from tests.doubles import FakeCRM, SharedState
 from tests.support import case_event, encode, settings, settle, signed_headers
@@ -76,9 +77,10 @@ def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, **ov
     crm = FakeCRM(state)
     rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[webex_plugin], crm=crm)
     server = ServerThread(rt.app).start()
-    clients = {"bot": api(emu.bot_token, rt.settings)}
+    base_url = rt.settings.section(WebexSettings).base_url
+    clients = {"bot": api(emu.bot_token, base_url)}
     if observer and emu.observer_token:
-        clients["observer"] = api(emu.observer_token, rt.settings)
+        clients["observer"] = api(emu.observer_token, base_url)
     sync(clients, f"{server.url}/webhooks/webex", WEBHOOK_SECRET)
     rt.start_background(scheduler=False)
     try:

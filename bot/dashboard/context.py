@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from fastapi import Request, Response
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings
 
 from bot.config import Settings
 from bot.dashboard import render
@@ -65,15 +67,24 @@ def auth_for(sv: Services) -> DashboardAuth:
 
 
 def secret_values(settings: Settings) -> list[str]:
-    values = [v.get_secret_value() for v in vars(settings).values() if isinstance(v, SecretStr)]
+    """Every secret of the core's settings and the plugins', for pages to redact wherever it turns up."""
+    models: list[BaseSettings] = [settings, *settings.sections()]
+    values = [v.get_secret_value() for m in models for v in vars(m).values() if isinstance(v, SecretStr)]
     return [v for v in values if v]
+
+
+def _variables(settings: Settings) -> Iterator[tuple[str, object]]:
+    for name, info in Settings.model_fields.items():
+        yield info.alias or name, getattr(settings, name)
+    for section in settings.sections():
+        for name in type(section).model_fields:
+            yield type(section).variable(name), getattr(section, name)
 
 
 def masked_settings(settings: Settings) -> list[tuple[str, str]]:
     """Every setting by its variable name; secrets only say whether they are set, URLs lose their password."""
     rows = []
-    for name, info in type(settings).model_fields.items():
-        value = getattr(settings, name)
+    for variable, value in _variables(settings):
         if isinstance(value, SecretStr):
             shown = "set (hidden)" if value.get_secret_value() else "not set"
         elif value is None:
@@ -83,5 +94,5 @@ def masked_settings(settings: Settings) -> list[tuple[str, str]]:
             shown = f"{scheme}://***@{rest.split('@', 1)[1]}"
         else:
             shown = str(value)
-        rows.append((info.alias or name, shown))
+        rows.append((variable, shown))
     return rows

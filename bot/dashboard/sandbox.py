@@ -12,6 +12,7 @@ import json
 import ssl
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +31,10 @@ from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, tag
 from bot.models import Case, Participant, Room
 
+# This page moves to the sandbox's own distribution, which may name the emulated vendors.
+from integrations.salesforce.settings import SalesforceSettings
+from integrations.webex.settings import WebexSettings
+
 PRIORITIES = ["P1", "P2", "P3", "P4"]
 OFF = "Sandbox controls exist only in sandbox mode (CASEROOM_SANDBOX=true, or no platform credentials set)."
 
@@ -38,20 +43,20 @@ OFF = "Sandbox controls exist only in sandbox mode (CASEROOM_SANDBOX=true, or no
 class Emulator:
     """Where a platform's emulator takes its control calls, found from the API base URL CaseRoom uses."""
 
-    setting: str  # the Settings attribute holding the API base URL
+    base_url: Callable[[Settings], str]  # the API base URL CaseRoom uses
     production: str  # that URL's default: pointing there means no emulator
     api_suffix: str  # stripped from the base URL to reach the emulator's root
 
 
 # Slack's emulator is not listed: its control API was still being written when this page was.
-EMULATORS = {"webex": Emulator("webex_base_url", "https://webexapis.com/v1/", "v1/")}
+EMULATORS = {"webex": Emulator(lambda s: s.section(WebexSettings).base_url, "https://webexapis.com/v1/", "v1/")}
 
 
 def emulator_root(settings: Settings, platform: str) -> str | None:
     spec = EMULATORS.get(platform)
     if spec is None or not settings.sandbox_mode:
         return None
-    base = str(getattr(settings, spec.setting))
+    base = spec.base_url(settings)
     if base == spec.production or not base.endswith(spec.api_suffix):
         return None
     return base[: -len(spec.api_suffix)].rstrip("/")
@@ -141,7 +146,7 @@ def router(d: Dash) -> APIRouter:
         if not settings.sandbox_mode:
             return off(request, admin)
         number = d.sv.clock().strftime("SBX%y%m%d%H%M%S")
-        platforms = sorted(d.sv.messaging) or [settings.default_platform]
+        platforms = sorted(d.sv.messaging) or [d.sv.platform_for(None)]
         fields = render.join(
             [
                 render.hidden("action", "open"),
@@ -180,7 +185,7 @@ def router(d: Dash) -> APIRouter:
             return off(request, admin)
         if not settings.crm_webhook_secret:
             return _back(number, "error=no-secret")
-        if settings.salesforce_instance_url:
+        if settings.section(SalesforceSettings).instance_url:
             # Salesforce is the CRM: act in its emulator, so the case comes back as a real Outbound Message.
             try:
                 where = await run_in_threadpool(_act_in_salesforce, d, settings, action, number, subject, priority,
@@ -249,7 +254,7 @@ def _act_in_salesforce(d: Dash, settings: Settings, action: str, number: str, su
                        customer_email: str, customer_name: str, engineer_email: str, engineer_name: str,
                        engineer_timezone: str) -> str:  # fmt: skip
     """Open, rotate or close through the Salesforce emulator's control API; returns the case number."""
-    root = str(settings.salesforce_instance_url).rstrip("/")
+    root = str(settings.section(SalesforceSettings).instance_url).rstrip("/")
     with httpx.Client(base_url=f"{root}/_sandbox", verify=settings.ca_bundle or True, timeout=10) as sf:
 
         def owner() -> dict[str, str]:

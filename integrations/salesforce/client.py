@@ -30,9 +30,9 @@ from simple_salesforce.exceptions import (
 )
 
 from bot import metrics
-from bot.config import Settings
 from integrations.crm import PermanentCRMError, TransientCRMError
 from integrations.origins import BoundSession, origin
+from integrations.salesforce.settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -56,7 +56,7 @@ def record_usage(resp: requests.Response, *_: Any, **__: Any) -> None:
             metrics.CRM_API_USAGE.labels(kind="limit").set(int(limit))
 
 
-def _session(settings: Settings) -> requests.Session:
+def _session(settings: SalesforceSettings) -> requests.Session:
     session = BoundSession()
     session.verify = settings.ca_bundle or True
     session.hooks["response"].append(record_usage)
@@ -76,21 +76,21 @@ def _with_timeout(request: Callable[..., requests.Response]) -> Callable[..., re
 class Connection:
     """One logged-in ``Salesforce`` object shared by the worker threads; re-logs in when the session expires."""
 
-    def __init__(self, settings: Settings) -> None:
-        if not settings.salesforce_instance_url:
+    def __init__(self, settings: SalesforceSettings) -> None:
+        if not settings.instance_url:
             raise ValueError("SALESFORCE_INSTANCE_URL is not set")
         self.settings = settings
         self.session = _session(settings)
         self._lock = threading.Lock()
         self._sf: Salesforce | None = None
-        self._token = settings.salesforce_access_token.get_secret_value() if settings.salesforce_access_token else None
+        self._token = settings.access_token.get_secret_value() if settings.access_token else None
 
     @property
     def can_login(self) -> bool:
         s = self.settings
-        password_flow = bool(s.salesforce_username and s.salesforce_password and s.salesforce_consumer_key
-                             and s.salesforce_consumer_secret)  # fmt: skip
-        jwt_flow = bool(s.salesforce_username and s.salesforce_consumer_key and s.salesforce_private_key_file)
+        password_flow = bool(s.username and s.password and s.consumer_key
+                             and s.consumer_secret)  # fmt: skip
+        jwt_flow = bool(s.username and s.consumer_key and s.private_key_file)
         return password_flow or jwt_flow
 
     @property
@@ -102,11 +102,11 @@ class Connection:
 
     def _connect(self) -> Salesforce:
         s = self.settings
-        instance_url = s.salesforce_instance_url or ""
+        instance_url = s.instance_url or ""
         if self._token is None:
             self._token, instance_url = self._login()
         return Salesforce(instance_url=instance_url, session_id=self._token, session=self.session,
-                          version=s.salesforce_api_version)  # fmt: skip
+                          version=s.api_version)  # fmt: skip
 
     def _login(self) -> tuple[str, str]:
         s = self.settings
@@ -117,19 +117,19 @@ class Connection:
                 "with SALESFORCE_CONSUMER_KEY and SALESFORCE_PRIVATE_KEY_FILE"
             )
         form: dict[str, str]
-        if s.salesforce_private_key_file:
+        if s.private_key_file:
             form = {"grant_type": JWT_GRANT, "assertion": self._assertion()}
         else:
-            assert s.salesforce_password and s.salesforce_consumer_secret
-            token = s.salesforce_security_token.get_secret_value() if s.salesforce_security_token else ""
+            assert s.password and s.consumer_secret
+            token = s.security_token.get_secret_value() if s.security_token else ""
             form = {
                 "grant_type": "password",
-                "client_id": s.salesforce_consumer_key or "",
-                "client_secret": s.salesforce_consumer_secret.get_secret_value(),
-                "username": s.salesforce_username or "",
-                "password": s.salesforce_password.get_secret_value() + token,
+                "client_id": s.consumer_key or "",
+                "client_secret": s.consumer_secret.get_secret_value(),
+                "username": s.username or "",
+                "password": s.password.get_secret_value() + token,
             }
-        url = s.salesforce_login_url.rstrip("/") + "/services/oauth2/token"
+        url = s.login_url.rstrip("/") + "/services/oauth2/token"
         try:
             resp = self.session.post(url, data=form)
         except requests.RequestException as exc:
@@ -140,7 +140,7 @@ class Connection:
         if resp.status_code != 200 or "access_token" not in body:
             why = body.get("error_description") or body.get("error") or f"HTTP {resp.status_code}"
             raise PermanentCRMError(f"Salesforce login refused: {why}")
-        configured = s.salesforce_instance_url or ""
+        configured = s.instance_url or ""
         answered = str(body.get("instance_url") or configured)
         if origin(answered) != origin(configured):
             # The session is a key to the whole org: it goes to the instance the admin configured, nowhere else.
@@ -149,18 +149,18 @@ class Connection:
                 "CaseRoom sends the session only to the configured instance: set SALESFORCE_INSTANCE_URL to your "
                 "org's My Domain URL"
             )
-        log.info("logged in to Salesforce as %s", s.salesforce_username)
+        log.info("logged in to Salesforce as %s", s.username)
         return str(body["access_token"]), answered
 
     def _assertion(self) -> str:
         import jwt  # PyJWT with cryptography, a dependency of simple-salesforce
 
         s = self.settings
-        key = Path(s.salesforce_private_key_file or "").read_text()
-        audience = s.salesforce_login_url.rstrip("/")
+        key = Path(s.private_key_file or "").read_text()
+        audience = s.login_url.rstrip("/")
         if urlparse(audience).hostname in ("login.salesforce.com", "test.salesforce.com"):
             audience = f"https://{urlparse(audience).hostname}"
-        claims = {"iss": s.salesforce_consumer_key, "sub": s.salesforce_username, "aud": audience,
+        claims = {"iss": s.consumer_key, "sub": s.username, "aud": audience,
                   "exp": int(time.time()) + 180}  # fmt: skip
         return str(jwt.encode(claims, key, algorithm="RS256"))
 

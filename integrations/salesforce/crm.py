@@ -83,7 +83,7 @@ class SalesforceCRM:
         contact = row.get("Contact") or {}
         email = row.get("ContactEmail")
         customer = Person(str(email).lower(), str(contact.get("Name") or "")) if email else None
-        base = (self.conn.settings.salesforce_instance_url or "").rstrip("/")
+        base = (self.conn.settings.instance_url or "").rstrip("/")
         return CaseSnapshot(
             crm_id=str(row["Id"]),
             number=str(row["CaseNumber"]),

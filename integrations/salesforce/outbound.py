@@ -32,6 +32,7 @@ from integrations.salesforce.ids import same_record
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND_NS = "http://soap.sforce.com/2005/09/outbound"
 MAX_NOTIFICATIONS = 100
+PATH = "/webhooks/salesforce"
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>'
     f'<soapenv:Envelope xmlns:soapenv="{SOAP_NS}"><soapenv:Body>'
@@ -106,7 +107,7 @@ def to_event(note_id: str, fields: dict[str, str], now: datetime) -> CaseEvent:
 def router(ingest: Ingest, org_id: str) -> APIRouter:
     r = APIRouter()
 
-    @r.post("/webhooks/salesforce", tags=["webhooks"])
+    @r.post(PATH, tags=["webhooks"])
     async def salesforce_outbound(request: Request) -> Response:
         body = await request.body()
         try:

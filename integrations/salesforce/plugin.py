@@ -10,18 +10,21 @@ from bot.worker import JobKind
 from integrations.salesforce import digest, outbound, reconcile
 from integrations.salesforce.client import Connection
 from integrations.salesforce.crm import SalesforceCRM
+from integrations.salesforce.settings import SalesforceSettings
 
 
 class SalesforcePlugin:
     name = "salesforce"
+    platform = None
+    settings = SalesforceSettings
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
-        s = ctx.settings
-        if not s.salesforce_instance_url or not s.salesforce_org_id:
+        s = ctx.settings.section(SalesforceSettings)
+        if not s.instance_url or not s.org_id:
             return None
-        crm = SalesforceCRM(Connection(s), room_url_field=s.salesforce_room_url_field)
+        crm = SalesforceCRM(Connection(s), room_url_field=s.room_url_field)
         sv = ctx.services
-        overlap = timedelta(seconds=s.salesforce_reconcile_overlap_seconds)
+        overlap = timedelta(seconds=s.reconcile_overlap_seconds)
 
         def sweep(_job: Job) -> None:
             reconcile.sweep(crm, ctx.ingest, sv.db, sv.clock, overlap=overlap)
@@ -30,13 +33,14 @@ class SalesforcePlugin:
             digest.run(crm, sv.db, sv.clock)
 
         kinds = {reconcile.KIND: JobKind(sweep)}
-        scheduled: list[tuple[str, int]] = [(reconcile.KIND, s.salesforce_reconcile_seconds)]
-        if s.salesforce_digest_seconds:
+        scheduled: list[tuple[str, int]] = [(reconcile.KIND, s.reconcile_seconds)]
+        if s.digest_seconds:
             kinds[digest.KIND] = JobKind(post_digests)
-            scheduled.append((digest.KIND, s.salesforce_digest_seconds))
+            scheduled.append((digest.KIND, s.digest_seconds))
         return PluginParts(
             crm=crm,
-            routers=[outbound.router(ctx.ingest, s.salesforce_org_id)],
+            routers=[outbound.router(ctx.ingest, s.org_id)],
+            webhooks={outbound.PATH: "salesforce"},
             job_kinds=kinds,
             scheduled=scheduled,
         )

@@ -93,18 +93,20 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
 
 def _register_webex_webhooks(sb: Sandbox, secret: str) -> None:
     """What an admin does with `caseroom webex setup`, done for them."""
-    from bot.config import Settings
     from integrations.webex.client import api
+    from integrations.webex.inbound import PATH
     from integrations.webex.setup import sync
 
-    settings = Settings(WEBEX_BASE_URL=sb.env["WEBEX_BASE_URL"])  # type: ignore[call-arg]
-    clients = {"bot": api(sb.env["WEBEX_ACCESS_TOKEN"], settings)}
+    base_url = sb.env["WEBEX_BASE_URL"]
+    clients = {"bot": api(sb.env["WEBEX_ACCESS_TOKEN"], base_url)}
     if "WEBEX_OBSERVER_TOKEN" in sb.env:
-        clients["observer"] = api(sb.env["WEBEX_OBSERVER_TOKEN"], settings)
-    sync(clients, f"{sb.public_url}/webhooks/webex", secret)
+        clients["observer"] = api(sb.env["WEBEX_OBSERVER_TOKEN"], base_url)
+    sync(clients, f"{sb.public_url}{PATH}", secret)
 
 
 def start(public_url: str) -> tuple[dict[str, str], Callable[[], None]]:
     """The ``caseroom.sandbox`` entry point used by `caseroom serve` when no credentials are set."""
     sb = launch(public_url, seed=int(os.environ.get("CASEROOM_SANDBOX_SEED", "0")) or None)
-    return sb.env, sb.stop
+    # Both chat platforms are emulated: cases that name none open on Webex unless the operator chose.
+    chosen = {} if os.environ.get("CASEROOM_DEFAULT_PLATFORM") else {"CASEROOM_DEFAULT_PLATFORM": "webex"}
+    return sb.env | chosen, sb.stop

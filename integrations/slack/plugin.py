@@ -11,30 +11,34 @@ from bot.worker import JobKind
 from integrations import pacing
 from integrations.slack import errors, inbound, receiver, tiers
 from integrations.slack.messenger import SlackMessenger
+from integrations.slack.settings import SlackSettings
 
 
 class SlackPlugin:
     name = "slack"
+    platform = "slack"
+    settings = SlackSettings
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
-        s = ctx.settings
-        if s.slack_bot_token is None or s.slack_signing_secret is None:
+        s = ctx.settings.section(SlackSettings)
+        if s.bot_token is None or s.signing_secret is None:
             return None
-        rates = tiers.DEFAULT_RATES if s.slack_rate_limits is None else pacing.parse(s.slack_rate_limits)
+        rates = tiers.DEFAULT_RATES if s.rate_limits is None else pacing.parse(s.rate_limits)
         calls = errors.SlackCalls(pacing.Pacer(rates), ctx.services.health)
         # slack_sdk uses urllib, which ignores REQUESTS_CA_BUNDLE: hand it the same trust explicitly.
         context = ssl.create_default_context(cafile=s.ca_bundle) if s.ca_bundle else None
-        client = WebClient(token=s.slack_bot_token.get_secret_value(), base_url=s.slack_api_url, ssl=context,
+        client = WebClient(token=s.bot_token.get_secret_value(), base_url=s.api_url, ssl=context,
                            timeout=30)  # fmt: skip
-        messenger = SlackMessenger(client, name_template=s.slack_channel_template, private=s.slack_private_channels,
-                                   external_limited=s.slack_external_limited, ca_bundle=s.ca_bundle,
+        messenger = SlackMessenger(client, name_template=s.channel_template, private=s.private_channels,
+                                   external_limited=s.external_limited, ca_bundle=s.ca_bundle,
                                    calls=calls)  # fmt: skip
-        secret = s.slack_signing_secret.get_secret_value()
+        secret = s.signing_secret.get_secret_value()
         bolt = receiver.build_app(client, secret, ctx.ingest, ctx.services)
         return PluginParts(
             messaging=messenger,
-            routers=[receiver.router(bolt, secret, s.webhook_tolerance_seconds,
+            routers=[receiver.router(bolt, secret, ctx.settings.webhook_tolerance_seconds,
                                      now=lambda: ctx.services.clock().timestamp())],
+            webhooks={receiver.PATH: "slack"},
             job_kinds={receiver.KIND: JobKind(inbound.InboundJob(messenger, ctx.queue, ctx.services.commands))},
         )
 

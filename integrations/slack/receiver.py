@@ -38,6 +38,7 @@ from integrations.slack.messenger import CANCEL_ACTION, CONFIRM_ACTION
 from integrations.slack.text import SPOKEN, escape
 
 KIND = "slack.inbound"
+PATH = "/slack/events"
 # What people said, and their edits and deletions of it; a channel's own notices (joins, topic) are not kept.
 KEPT_SUBTYPES = SPOKEN | {"message_changed", "message_deleted"}
 
@@ -153,7 +154,7 @@ def well_formed(body: bytes, content_type: str) -> bool:
 def router(bolt: App, signing_secret: str, tolerance: int, now: Callable[[], float] = time.time) -> APIRouter:
     r = APIRouter()
 
-    @r.post("/slack/events", tags=["webhooks"])
+    @r.post(PATH, tags=["webhooks"])
     async def slack_events(request: Request) -> Response:
         # Verified here first: Bolt parses the body before checking the signature, and a body that does not
         # parse would otherwise be a 500 for anyone who can reach the URL.

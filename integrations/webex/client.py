@@ -7,13 +7,11 @@ import binascii
 
 from webexpythonsdk import WebexAPI
 
-from bot.config import Settings
 
-
-def api(token: str, settings: Settings) -> WebexAPI:
+def api(token: str, base_url: str) -> WebexAPI:
     # wait_on_rate_limit=False: the SDK would otherwise sleep in the worker thread for as long as Webex
     # asks; we raise instead and the job is rescheduled at Retry-After, freeing the worker.
-    return WebexAPI(access_token=token, base_url=settings.webex_base_url, wait_on_rate_limit=False,
+    return WebexAPI(access_token=token, base_url=base_url, wait_on_rate_limit=False,
                     single_request_timeout=30)  # fmt: skip
 
 

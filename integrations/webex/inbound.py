@@ -18,6 +18,7 @@ from bot import metrics, wirejson
 from bot.ingest import Ingest, JobSpec
 
 KIND = "webex.notification"
+PATH = "/webhooks/webex"
 HANDLED = {("memberships", "created"), ("memberships", "deleted"), ("messages", "created"), ("messages", "updated"),
            ("messages", "deleted"), ("attachmentActions", "created")}  # fmt: skip
 
@@ -29,7 +30,7 @@ def signature(secret: str, body: bytes) -> str:
 def router(ingest: Ingest, secret: str | None) -> APIRouter:
     r = APIRouter()
 
-    @r.post("/webhooks/webex", tags=["webhooks"])
+    @r.post(PATH, tags=["webhooks"])
     async def webex_webhook(request: Request) -> Response:
         body = await request.body()
         given = request.headers.get("x-spark-signature", "")

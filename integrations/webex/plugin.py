@@ -9,23 +9,27 @@ from integrations.webex import errors, inbound
 from integrations.webex.client import api
 from integrations.webex.messenger import WebexMessenger
 from integrations.webex.notifications import NotificationJob
+from integrations.webex.settings import WebexSettings
 
 
 class WebexPlugin:
     name = "webex"
+    platform = "webex"
+    settings = WebexSettings
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
-        s = ctx.settings
-        if s.webex_access_token is None:
+        s = ctx.settings.section(WebexSettings)
+        if s.access_token is None:
             return None
-        calls = errors.WebexCalls(pacing.Pacer(pacing.parse(s.webex_rate_limits)), ctx.services.health)
-        observer = api(s.webex_observer_token.get_secret_value(), s) if s.webex_observer_token else None
-        messenger = WebexMessenger(api(s.webex_access_token.get_secret_value(), s), observer, s.webex_space_link,
+        calls = errors.WebexCalls(pacing.Pacer(pacing.parse(s.rate_limits)), ctx.services.health)
+        observer = api(s.observer_token.get_secret_value(), s.base_url) if s.observer_token else None
+        messenger = WebexMessenger(api(s.access_token.get_secret_value(), s.base_url), observer, s.space_link,
                                    calls)  # fmt: skip
-        secret = s.webex_webhook_secret.get_secret_value() if s.webex_webhook_secret else None
+        secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
         return PluginParts(
             messaging=messenger,
             routers=[inbound.router(ctx.ingest, secret)],
+            webhooks={inbound.PATH: "webex"},
             job_kinds={inbound.KIND: JobKind(NotificationJob(messenger, ctx.queue, ctx.services.commands))},
         )
 

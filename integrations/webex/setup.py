@@ -13,6 +13,8 @@ from webexpythonsdk import WebexAPI
 from bot.config import ConfigError, load_settings
 from integrations.webex.client import api
 from integrations.webex.errors import WebexCalls
+from integrations.webex.inbound import PATH
+from integrations.webex.settings import WebexSettings
 
 app = typer.Typer(help="Webex: webhooks and set-up.", no_args_is_help=True)
 console = Console()
@@ -94,19 +96,19 @@ def setup(
 ) -> None:
     """Register (idempotently) the webhooks CaseRoom needs, remove stale ones, print the secret."""
     try:
-        settings = load_settings()
+        settings = load_settings().section(WebexSettings)
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    if settings.webex_access_token is None:
+    if settings.access_token is None:
         console.print("[red]WEBEX_ACCESS_TOKEN is not set[/red]")
         raise typer.Exit(2)
-    configured = settings.webex_webhook_secret.get_secret_value() if settings.webex_webhook_secret else None
+    configured = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     secret = secret or configured or secrets.token_urlsafe(32)
-    clients = {"bot": api(settings.webex_access_token.get_secret_value(), settings)}
-    if settings.webex_observer_token:
-        clients["observer"] = api(settings.webex_observer_token.get_secret_value(), settings)
-    target = public_url.rstrip("/") + "/webhooks/webex"
+    clients = {"bot": api(settings.access_token.get_secret_value(), settings.base_url)}
+    if settings.observer_token:
+        clients["observer"] = api(settings.observer_token.get_secret_value(), settings.base_url)
+    target = public_url.rstrip("/") + PATH
     for line in sync(clients, target, secret):
         console.print(line)
     if secret != configured:
