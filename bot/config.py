@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,9 @@ def http_base(v: str) -> str:
     if not v.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
     return v if v.endswith("/") else v + "/"
+
+
+HttpBase = Annotated[str, AfterValidator(http_base)]  # a settings field holding an API base URL
 
 
 class PluginSettings(BaseSettings):

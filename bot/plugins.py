@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from fastapi import APIRouter
 
-from bot.config import PluginSettings, Settings
+from bot.config import Configurable, Settings
 from bot.ingest import Ingest
 from bot.jobs import JobQueue
 from bot.services import Services
@@ -41,10 +41,9 @@ class PluginParts:
     cli: Any = None  # a typer.Typer mounted as `caseroom <plugin name> ...`
 
 
-class Plugin(Protocol):
-    name: str
-    platform: str | None  # the chat platform it adds, if it adds one
-    settings: type[PluginSettings] | None  # its own settings (validated with the core's at start), if any
+class Plugin(Configurable, Protocol):
+    """Its ``name``, the chat ``platform`` it adds (None for a CRM) and its own ``settings`` model (validated with
+    the core's at start), and the parts it builds."""
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         """The plugin's parts, or None when it is not configured (no credentials)."""

@@ -19,6 +19,9 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 from bot.health import HealthRecords
 from integrations.failures import Deferral
@@ -42,6 +45,15 @@ def parse(spec: str) -> dict[str, Rate]:
             raise ValueError(f"bad rate limit {part!r}: expected method=calls/seconds, e.g. rooms.create=20/60")
         rates[m.group(1)] = (int(m.group(2)), float(m.group(3)))
     return rates
+
+
+def _valid(spec: str) -> str:
+    if spec:
+        parse(spec)  # raises ValueError with the offending part
+    return spec
+
+
+RateLimits = Annotated[str, AfterValidator(_valid)]  # a settings field holding a spec for parse()
 
 
 class Pacer:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from bot.config import PluginSettings, http_base
-from integrations import pacing
+from bot.config import HttpBase, PluginSettings
+from integrations.pacing import RateLimits
 
 
 class SlackSettings(PluginSettings):
@@ -14,28 +14,16 @@ class SlackSettings(PluginSettings):
 
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None
-    api_url: str = "https://slack.com/api/"
+    api_url: HttpBase = "https://slack.com/api/"
     channel_template: str = "case-{number}"
     private_channels: bool = True
     external_limited: bool = True
     # Client-side pacing per process (integrations/pacing.py); unset, the floors of Slack's published tiers.
-    rate_limits: str | None = None
+    rate_limits: RateLimits | None = None
 
     @property
     def configured(self) -> bool:
         return self.bot_token is not None
-
-    @field_validator("api_url")
-    @classmethod
-    def _trailing_slash(cls, v: str) -> str:
-        return http_base(v)
-
-    @field_validator("rate_limits")
-    @classmethod
-    def _rates(cls, v: str | None) -> str | None:
-        if v:
-            pacing.parse(v)  # raises ValueError with the offending part
-        return v
 
     @model_validator(mode="after")
     def _pair(self) -> SlackSettings:

@@ -2,36 +2,25 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from bot.config import PluginSettings, http_base
-from integrations import pacing
+from bot.config import HttpBase, PluginSettings
+from integrations.pacing import RateLimits
 
 
 class WebexSettings(PluginSettings):
     model_config = SettingsConfigDict(env_prefix="WEBEX_", env_file=None, extra="ignore")
 
     access_token: SecretStr | None = None
-    base_url: str = "https://webexapis.com/v1/"
+    base_url: HttpBase = "https://webexapis.com/v1/"
     webhook_secret: SecretStr | None = None
     observer_token: SecretStr | None = None
     space_link: str = "webexteams://im?space={uuid}"
     # Client-side pacing per process (integrations/pacing.py): Webex publishes no per-method limits, so by
     # default it only backs off after a 429.
-    rate_limits: str = ""
+    rate_limits: RateLimits = ""
 
     @property
     def configured(self) -> bool:
         return self.access_token is not None
-
-    @field_validator("base_url")
-    @classmethod
-    def _trailing_slash(cls, v: str) -> str:
-        return http_base(v)
-
-    @field_validator("rate_limits")
-    @classmethod
-    def _rates(cls, v: str) -> str:
-        pacing.parse(v)  # raises ValueError with the offending part
-        return v
