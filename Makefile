@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck check bench demo clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml sandbox/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e ./sandbox
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -22,15 +22,15 @@ run: $(STAMP)
 ## Lint, type-check and run the whole test suite, one pytest worker per core (PYTEST_WORKERS=0: in-process).
 PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/ruff check bot handlers integrations tests benchmarks
-	$(BIN)/mypy bot handlers integrations
+	$(BIN)/ruff check bot handlers integrations sandbox tests benchmarks
+	$(BIN)/mypy bot handlers integrations sandbox/caseroom_sandbox
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot handlers integrations tests benchmarks
+	$(BIN)/ruff check bot handlers integrations sandbox tests benchmarks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy bot handlers integrations
+	$(BIN)/mypy bot handlers integrations sandbox/caseroom_sandbox
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

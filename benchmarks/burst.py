@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caseroom_sandbox.faults import Knobs, RateLimit
+
 from integrations.pacing import Rate
-from integrations.sandbox.faults import Knobs, RateLimit
 from integrations.slack import tiers
 from tests.slack_world import CRM_LINK, slack_world
 from tests.support import case_event, encode, signed_headers

@@ -39,8 +39,8 @@ def peak_mib() -> float:
 
 def serve(n: int) -> None:
     """Run the Webex emulator with one room of ``n`` messages; print its coordinates, count list calls."""
-    from integrations.sandbox.server import ServerThread
-    from integrations.sandbox.webex import WebexEmulator
+    from caseroom_sandbox.server import ServerThread
+    from caseroom_sandbox.webex import WebexEmulator
 
     emu = WebexEmulator(seed=1)
     calls: Counter[str] = Counter()

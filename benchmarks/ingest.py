@@ -25,9 +25,9 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
+from caseroom_sandbox.server import free_port
 
 from benchmarks.loadgen import Load
-from integrations.sandbox.server import free_port
 from tests.support import PG_ENV, case_event, encode, fresh_postgres_database, signed_headers
 
 CONCURRENCY = 16

@@ -22,6 +22,7 @@ from rich.table import Table
 from bot import figures, metrics, schema
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import Database
+from bot.plugins import SandboxRun
 from bot.runtime import Runtime
 
 app = typer.Typer(help="CaseRoom: a chat room for every support case.", no_args_is_help=True)
@@ -174,28 +175,23 @@ def check_config() -> None:
 def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, Callable[[], None]]:
     eps = list(entry_points(group="caseroom.sandbox"))
     if not eps:
-        err.print("[red]no credentials are set and the sandbox is not installed[/red]")
+        err.print("[red]no credentials are set and the sandbox is not installed (pip install ./sandbox, or "
+                  "set a chat platform's credentials)[/red]")  # fmt: skip
         raise typer.Exit(2)
-    start = eps[0].load()
+    start: Callable[[str], SandboxRun] = eps[0].load()
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  (a wildcard is no address)
     public_url = f"http://{reachable}:{port}"
-    overrides, stop = start(public_url=public_url)
-    os.environ.update(overrides)  # REQUESTS_CA_BUNDLE must reach every requests session
+    run = start(public_url)
+    os.environ.update(run.env)  # REQUESTS_CA_BUNDLE must reach every requests session
     os.environ["CASEROOM_PUBLIC_URL"] = public_url
-    console.print("[bold]Sandbox mode[/bold]: no credentials are set, so CaseRoom talks to local emulators of "
-                  "Webex, Slack and Salesforce (a development and evaluation tool, not the real clouds).")  # fmt: skip
-    for key in ("WEBEX_BASE_URL", "SLACK_API_URL", "SALESFORCE_INSTANCE_URL"):
-        base = overrides.get(key, "").removesuffix("/v1/").removesuffix("/api/")
-        console.print(f"  {key.split('_')[0].title():<11} {base}   (state: {base}/_sandbox/state)")
-    console.print(f"  Sandbox CRM webhook secret (sign POST {public_url}/webhooks/crm with it): "
-                  f"{overrides.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
+    for line in run.banner():
+        console.print(line, soft_wrap=True)
     if not os.environ.get("CASEROOM_ADMIN_TOKEN"):
         os.environ["CASEROOM_ADMIN_TOKEN"] = secrets.token_urlsafe(24)  # a fresh one per sandbox run
     console.print(f"  Dashboard: [bold]{public_url}/admin/login[/bold] with token "
                   f"[bold]{os.environ['CASEROOM_ADMIN_TOKEN']}[/bold]; its Sandbox page opens, rotates and closes "
                   "cases and acts as the people in the rooms.")  # fmt: skip
-    console.print("  To watch a whole case go by, run [bold]caseroom demo[/bold] (it starts its own instance).")
-    return load_settings(), stop
+    return load_settings(), run.stop
 
 
 def build() -> typer.Typer:

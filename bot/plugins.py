@@ -55,3 +55,15 @@ def discover() -> list[Plugin]:
     for ep in entry_points(group=GROUP):
         found.append(ep.load())
     return found
+
+
+class SandboxRun(Protocol):
+    """What the ``caseroom.sandbox`` entry point's ``start(public_url)`` returns: a running sandbox."""
+
+    env: dict[str, str]  # what CaseRoom needs to reach it: base URLs, credentials, CA bundle
+
+    def stop(self) -> None: ...
+
+    def banner(self) -> list[str]:
+        """Lines (rich markup) that tell the operator what runs where."""
+        ...

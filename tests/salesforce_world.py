@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from caseroom_sandbox.salesforce import SalesforceEmulator
+from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.webex import WebexEmulator
 
 from bot.runtime import Runtime
 from integrations.salesforce.plugin import plugin as salesforce_plugin
-from integrations.sandbox.salesforce import SalesforceEmulator
-from integrations.sandbox.server import ServerThread
-from integrations.sandbox.webex import WebexEmulator
 from integrations.webex.client import api
 from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.settings import WebexSettings

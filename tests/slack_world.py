@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.slack import SlackEmulator
+from caseroom_sandbox.slack.wire import sign
 
 from bot.runtime import Runtime
-from integrations.sandbox.server import ServerThread
-from integrations.sandbox.slack import SlackEmulator
-from integrations.sandbox.slack.wire import sign
 from integrations.slack.plugin import plugin as slack_plugin
 from tests.doubles import FakeCRM, SharedState
 from tests.support import case_event, encode, settings, settle, signed_headers

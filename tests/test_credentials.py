@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from caseroom_sandbox.salesforce import SalesforceEmulator
 
 from integrations import origins
 from integrations.crm import PermanentCRMError
-from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.foreign_host import foreign_host
 from tests.slack_world import slack_world
 from tests.test_salesforce_adapter import emulator, port  # noqa: F401  (the fixture)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from caseroom_sandbox.server import ServerThread
 from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -20,7 +21,6 @@ from bot.dashboard import admin_gate
 from bot.dashboard.auth import COOKIE, DashboardAuth
 from bot.models import JobStatus
 from bot.runtime import Runtime
-from integrations.sandbox.server import ServerThread
 from integrations.slack.plugin import plugin as slack_plugin
 from tests.doubles import SharedState
 from tests.shift_support import FakeClock

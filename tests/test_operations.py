@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from caseroom_sandbox.server import free_port
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -19,7 +20,6 @@ from bot.cli import app as cli
 from bot.config import ConfigError, load_settings
 from bot.runtime import Runtime
 from bot.scheduler import LeaderScheduler, Periodic
-from integrations.sandbox.server import free_port
 from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.settings import WebexSettings
 from tests.support import CASEROOM, case_event, command_env, encode, runtime, signed_headers, wait_until

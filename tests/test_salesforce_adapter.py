@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from caseroom_sandbox.salesforce import SalesforceEmulator
 
 from bot.config import ConfigError, Settings, load_settings
 from integrations.crm import TransientCRMError, split_bytes
@@ -16,7 +17,6 @@ from integrations.salesforce.client import Connection
 from integrations.salesforce.crm import SalesforceCRM
 from integrations.salesforce.plugin import plugin as salesforce_plugin
 from integrations.salesforce.settings import SalesforceSettings
-from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.salesforce_world import CUSTOMER, ORG_ID, SalesforceWorld, salesforce_world
 
 ACK = re.compile(r"<notificationsResponse xmlns=\"http://soap.sforce.com/2005/09/outbound\"><Ack>true</Ack>"

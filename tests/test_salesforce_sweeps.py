@@ -14,6 +14,7 @@ from typing import cast
 
 import httpx
 import pytest
+from caseroom_sandbox.salesforce import SalesforceEmulator
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -23,7 +24,6 @@ from bot.timeline import Kind, record
 from integrations.salesforce import digest, reconcile
 from integrations.salesforce.crm import SalesforceCRM, parse_sf_datetime
 from integrations.salesforce.settings import SalesforceSettings
-from integrations.sandbox.salesforce import SalesforceEmulator
 from tests.salesforce_world import CUSTOMER, ORG_ID, SalesforceWorld, salesforce_world
 from tests.test_salesforce_adapter import left_and_digested, port
 

@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from caseroom_sandbox.server import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from integrations.sandbox.server import ServerThread
 from tests.slack_world import CRM_LINK, CUSTOMER, ENGINEER, SlackWorld, slack_signed, slack_world
 
 KENJI = "kenji@support.example"

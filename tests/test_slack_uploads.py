@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from caseroom_sandbox.slack import SUBSCRIPTIONS
 
-from integrations.sandbox.slack import SUBSCRIPTIONS
 from tests.slack_world import CUSTOMER, SlackWorld, slack_world
 
 DUMP = {"name": "router-dump.zip", "mime": "application/zip", "content_b64": base64.b64encode(b"z" * 2048).decode()}

@@ -1,4 +1,5 @@
-"""The admin dashboard under ``/admin``: rooms, cases, dead letters, integration health, figures, sandbox.
+"""The admin dashboard under ``/admin``: rooms, cases, dead letters, integration health, figures, and the pages
+other installed distributions add (``extensions.py``: the sandbox's, for one).
 
 Server-rendered HTML behind a sign-in (see ``auth.py``); ``/healthz``, ``/metrics`` and the webhooks stay public.
 """
@@ -9,7 +10,7 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 
-from bot.dashboard import auth, ops, pages, sandbox
+from bot.dashboard import auth, ops, pages
 from bot.dashboard.context import Dash, auth_for
 from bot.services import Services
 
@@ -17,7 +18,7 @@ from bot.services import Services
 def router(sv: Services) -> APIRouter:
     d = Dash.build(sv)
     r = APIRouter()
-    for part in (auth.router(d.auth), pages.router(d), ops.router(d), sandbox.router(d)):
+    for part in (auth.router(d.auth), pages.router(d), ops.router(d), *(p.router(d) for p in d.parts)):
         r.include_router(part)
     return r
 

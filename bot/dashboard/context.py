@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Request, Response
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from bot.config import Settings
-from bot.dashboard import render
+from bot.dashboard import extensions, render
 from bot.dashboard.auth import Admin, DashboardAuth
+from bot.dashboard.extensions import DashboardPart
 from bot.services import Services
 
 # Flash messages are chosen by code, so nothing a link carries is ever echoed into a page.
-FLASH = {
-    "replayed": "The job was queued again with a fresh attempt budget.",
-    "sent": "The CRM event was signed and delivered to /webhooks/crm; workers take it from here.",
-    "acted": "The emulator carried out the action; its webhook follows shortly.",
-}
-FLASH_ERRORS = {
-    "not-replayable": "That job cannot be replayed (only dead or waiting jobs can).",
-    "refused": "The webhook refused the event; see the service log.",
-    "no-secret": "Set CASEROOM_CRM_WEBHOOK_SECRET to act as the CRM.",
-    "no-emulator": "No emulator for this platform is known, so people cannot be played here.",
-    "emulator-failed": "The emulator refused the action (is the room still open?).",
-    "bad-input": "Some fields were missing or not valid.",
-}
+FLASH = {"replayed": "The job was queued again with a fresh attempt budget."}
+FLASH_ERRORS = {"not-replayable": "That job cannot be replayed (only dead or waiting jobs can)."}
 
 
 @dataclass
@@ -35,10 +25,11 @@ class Dash:
     sv: Services
     auth: DashboardAuth
     redact: render.Redactor
+    parts: list[DashboardPart] = field(default_factory=list)  # pages other distributions add
 
     @classmethod
     def build(cls, sv: Services) -> Dash:
-        return cls(sv, auth_for(sv), render.Redactor(secret_values(sv.settings)))
+        return cls(sv, auth_for(sv), render.Redactor(secret_values(sv.settings)), extensions.installed())
 
     def gate(self, request: Request) -> Admin | Response:
         return self.auth.gate(request)
@@ -53,11 +44,13 @@ class Dash:
         return admin
 
     def page(self, request: Request, admin: Admin, title: str, body: object, *, status: int = 200) -> Response:
-        code = request.query_params.get("done") or request.query_params.get("error")
-        flash = FLASH.get(code or "") or FLASH_ERRORS.get(code or "")
-        viewer = render.Viewer(admin.user, admin.csrf, admin.via == "token")
-        response = render.page(title, body, viewer=viewer, status=status, flash=flash,
-                               flash_error=code in FLASH_ERRORS, redact=self.redact)  # fmt: skip
+        done, error = request.query_params.get("done") or "", request.query_params.get("error") or ""
+        flash = next((m[done] for m in (FLASH, *(p.flash for p in self.parts)) if done in m), None)
+        failed = next((m[error] for m in (FLASH_ERRORS, *(p.flash_errors for p in self.parts)) if error in m), None)
+        nav = (*render.NAV, *(p.nav for p in self.parts if p.nav))
+        viewer = render.Viewer(admin.user, admin.csrf, admin.via == "token", nav)
+        response = render.page(title, body, viewer=viewer, status=status, flash=failed or flash,
+                               flash_error=failed is not None, redact=self.redact)  # fmt: skip
         return self.auth.finish(request, admin, response)
 
 

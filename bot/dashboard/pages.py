@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from sqlmodel import col
 
 from bot import cases, timeline
-from bot.dashboard import render, sandbox
+from bot.dashboard import render
 from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, esc, link, tag, when
 from bot.jobs import REPLAYABLE
@@ -144,8 +144,7 @@ def router(d: Dash) -> APIRouter:
                 empty="Nothing recorded yet.",
             ),
         ]
-        if d.sv.settings.sandbox_mode:
-            body.append(sandbox.case_controls(d, admin, case, room, people))
+        body += [extra for p in d.parts if (extra := p.case_controls(d, admin, case, room, people)) is not None]
         return d.page(request, admin, f"Case {case.number}", render.join(body))
 
     @r.get("/admin/jobs")

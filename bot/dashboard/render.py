@@ -44,13 +44,12 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-NAV = [
+NAV = (
     ("/admin", "Open rooms"),
     ("/admin/jobs", "Dead letters"),
     ("/admin/health", "Integrations"),
     ("/admin/figures", "Figures"),
-    ("/admin/sandbox", "Sandbox"),
-]
+)
 
 
 class Html(str):
@@ -159,13 +158,14 @@ class Viewer:
     who: str
     csrf: str
     can_sign_out: bool
+    nav: tuple[tuple[str, str], ...] = NAV  # with the links installed extensions add
 
 
 def page(title: str, body: object, *, viewer: Viewer | None = None, status: int = 200, flash: str | None = None,
          flash_error: bool = False, redact: Redactor | None = None) -> HTMLResponse:  # fmt: skip
     nav: object = ""
     if viewer is not None:
-        items = join(tag("li", link(href, text)) for href, text in NAV)
+        items = join(tag("li", link(href, text)) for href, text in viewer.nav)
         out = form("/admin/logout", viewer.csrf, "", "Sign out", css="inline", button_css="secondary")
         signed = Html(f'<p class="who">Signed in as {esc(viewer.who)} {out if viewer.can_sign_out else ""}</p>')
         nav = Html(f'<nav aria-label="Dashboard">{tag("ul", items)}</nav>{signed}')

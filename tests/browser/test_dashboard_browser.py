@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from caseroom_sandbox.server import ServerThread, listen
 
 from bot.models import JobStatus
 from bot.runtime import Runtime
-from integrations.sandbox.server import ServerThread, listen
 from tests.doubles import FakeCRM, FakeMessenger, SharedState
 from tests.support import settings, wait_until
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
+from caseroom_sandbox.faults import Knobs
 
 from bot.models import JobStatus
-from integrations.sandbox.faults import Knobs
 from tests.reliability.conftest import Form
 from tests.slack_world import slack_world
 from tests.support import case_event, encode, signed_headers

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 import requests
+from caseroom_sandbox.salesforce import SalesforceEmulator
+from caseroom_sandbox.salesforce.outbound import acknowledged
+from caseroom_sandbox.server import ServerThread
 from defusedxml.ElementTree import fromstring
 from fastapi import FastAPI, Request, Response
 from simple_salesforce import Salesforce, format_soql
@@ -21,10 +24,6 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
-
-from integrations.sandbox.salesforce import SalesforceEmulator
-from integrations.sandbox.salesforce.outbound import acknowledged
-from integrations.sandbox.server import ServerThread
 
 ORG = "00D000000000001EAA"
 SF_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000$")

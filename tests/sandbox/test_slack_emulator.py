@@ -12,6 +12,8 @@ from urllib.parse import parse_qs
 
 import pytest
 import requests
+from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.slack import SlackEmulator
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
@@ -19,9 +21,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-
-from integrations.sandbox.server import ServerThread
-from integrations.sandbox.slack import SlackEmulator
 
 SECRET = "s3cret"
 ADA = "ada@support.example"

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.slack import SlackEmulator
 from jsonschema import Draft4Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-
-from integrations.sandbox.server import ServerThread
-from integrations.sandbox.slack import SlackEmulator
 
 SPEC: dict[str, Any] = json.loads((Path(__file__).parent / "specs" / "slack-web-api.json").read_text())
 ADA = "ada@support.example"

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import requests
+from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.webex import WebexEmulator, method_name
 from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -22,9 +24,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError, RateLimitError
-
-from integrations.sandbox.server import ServerThread
-from integrations.sandbox.webex import WebexEmulator, method_name
 
 SPEC = json.loads((Path(__file__).parent / "specs" / "webex-messaging.json").read_text())
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

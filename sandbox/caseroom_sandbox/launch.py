@@ -1,0 +1,123 @@
+"""Start the three emulators for `make run` / `caseroom sandbox` and say how CaseRoom reaches them.
+
+``start(public_url)`` returns the running sandbox: its environment overrides (base URLs, tokens, secrets, the CA
+bundle), a stop function and the lines that tell the operator what runs where. CaseRoom itself runs unchanged: it
+only sees different base URLs and credentials.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+from caseroom_sandbox.server import ServerThread
+
+ORG_ID = "00D000000000001EAA"
+PEOPLE = [
+    ("ada@support.example", "Ada Lovelace", "Europe/Amsterdam"),
+    ("kenji@support.example", "Kenji Sato", "Asia/Tokyo"),
+    ("maria@support.example", "Maria Lopez", "America/Los_Angeles"),
+]
+CUSTOMER = ("carol@customer.example", "Carol Customer")
+
+
+@dataclass
+class Sandbox:
+    public_url: str
+    webex: object = None
+    slack: object = None
+    salesforce: object = None
+    urls: dict[str, str] = field(default_factory=dict)
+    crm_users: dict[str, str] = field(default_factory=dict)  # e-mail -> Salesforce User id
+    env: dict[str, str] = field(default_factory=dict)
+    servers: list[ServerThread] = field(default_factory=list)
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+    def banner(self) -> list[str]:
+        """What `caseroom serve` prints about the sandbox it started (rich markup)."""
+        lines = ["[bold]Sandbox mode[/bold]: no credentials are set, so CaseRoom talks to local emulators of "
+                 "Webex, Slack and Salesforce (a development and evaluation tool, not the real clouds)."]  # fmt: skip
+        lines += [f"  {name.title():<11} {url}   (state: {url}/_sandbox/state)" for name, url in self.urls.items()]
+        lines.append(f"  Sandbox CRM webhook secret (sign POST {self.public_url}/webhooks/crm with it): "
+                     f"{self.env.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
+        lines.append("  To watch a whole case go by, run [bold]caseroom demo[/bold] (it starts its own instance).")
+        return lines
+
+
+def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
+    from caseroom_sandbox.salesforce import SalesforceEmulator
+    from caseroom_sandbox.slack import SlackEmulator
+    from caseroom_sandbox.webex import WebexEmulator
+
+    sb = Sandbox(public_url)
+    crm_secret = secrets.token_urlsafe(24)
+    webex_secret = secrets.token_urlsafe(24)
+    slack_secret = secrets.token_urlsafe(24)
+
+    webex = WebexEmulator(seed=seed)
+    server = ServerThread(webex.app).start()
+    sb.servers.append(server)
+    for email, name, _tz in PEOPLE:
+        webex.add_person(email, name)
+    sb.webex, sb.urls["webex"] = webex, server.url
+
+    slack = SlackEmulator(signing_secret=slack_secret, seed=seed)
+    server = ServerThread(slack.app).start()
+    sb.servers.append(server)
+    for email, name, _tz in PEOPLE:
+        slack.add_user(email, name)
+    slack.add_user(CUSTOMER[0], CUSTOMER[1], external=True)
+    slack.set_request_urls(events=f"{public_url}/slack/events", commands=f"{public_url}/slack/events")
+    sb.slack, sb.urls["slack"] = slack, server.url
+
+    salesforce = SalesforceEmulator(org_id=ORG_ID, seed=seed, outbound_url=f"{public_url}/webhooks/salesforce")
+    server = salesforce.start()
+    sb.servers.append(server)
+    for email, name, tz in PEOPLE:
+        sb.crm_users[email] = salesforce.add_user(email, name, timezone=tz)
+    sb.salesforce, sb.urls["salesforce"] = salesforce, server.url
+
+    sb.env = {
+        "CASEROOM_CRM_WEBHOOK_SECRET": crm_secret,
+        "WEBEX_BASE_URL": f"{sb.urls['webex']}/v1/",
+        "WEBEX_ACCESS_TOKEN": webex.bot_token,
+        "WEBEX_WEBHOOK_SECRET": webex_secret,
+        "SLACK_API_URL": f"{sb.urls['slack']}/api/",
+        "SLACK_BOT_TOKEN": slack.bot_token,
+        "SLACK_SIGNING_SECRET": slack_secret,
+        "SALESFORCE_INSTANCE_URL": sb.urls["salesforce"],
+        "SALESFORCE_ACCESS_TOKEN": salesforce.access_token,
+        "SALESFORCE_ORG_ID": ORG_ID,
+        "REQUESTS_CA_BUNDLE": str(salesforce.tls.bundle_path),
+        "CASEROOM_SANDBOX": "true",
+    }
+    if webex.observer_token:
+        sb.env["WEBEX_OBSERVER_TOKEN"] = webex.observer_token
+    _register_webex_webhooks(sb, webex_secret)
+    return sb
+
+
+def _register_webex_webhooks(sb: Sandbox, secret: str) -> None:
+    """What an admin does with `caseroom webex setup`, done for them."""
+    from integrations.webex.client import api
+    from integrations.webex.inbound import PATH
+    from integrations.webex.setup import sync
+
+    base_url = sb.env["WEBEX_BASE_URL"]
+    clients = {"bot": api(sb.env["WEBEX_ACCESS_TOKEN"], base_url)}
+    if "WEBEX_OBSERVER_TOKEN" in sb.env:
+        clients["observer"] = api(sb.env["WEBEX_OBSERVER_TOKEN"], base_url)
+    sync(clients, f"{sb.public_url}{PATH}", secret)
+
+
+def start(public_url: str) -> Sandbox:
+    """The ``caseroom.sandbox`` entry point used by `caseroom serve` when no credentials are set."""
+    sb = launch(public_url, seed=int(os.environ.get("CASEROOM_SANDBOX_SEED", "0")) or None)
+    # Both chat platforms are emulated: cases that name none open on Webex unless the operator chose.
+    if not os.environ.get("CASEROOM_DEFAULT_PLATFORM"):
+        sb.env["CASEROOM_DEFAULT_PLATFORM"] = "webex"
+    return sb
