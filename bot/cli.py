@@ -189,8 +189,7 @@ def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, 
     if not os.environ.get("CASEROOM_ADMIN_TOKEN"):
         os.environ["CASEROOM_ADMIN_TOKEN"] = secrets.token_urlsafe(24)  # a fresh one per sandbox run
     console.print(f"  Dashboard: [bold]{public_url}/admin/login[/bold] with token "
-                  f"[bold]{os.environ['CASEROOM_ADMIN_TOKEN']}[/bold]; its Sandbox page opens, rotates and closes "
-                  "cases and acts as the people in the rooms.")  # fmt: skip
+                  f"[bold]{os.environ['CASEROOM_ADMIN_TOKEN']}[/bold]")  # fmt: skip
     return load_settings(), run.stop
 
 

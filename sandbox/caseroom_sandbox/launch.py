@@ -44,6 +44,7 @@ class Sandbox:
         lines += [f"  {name.title():<11} {url}   (state: {url}/_sandbox/state)" for name, url in self.urls.items()]
         lines.append(f"  Sandbox CRM webhook secret (sign POST {self.public_url}/webhooks/crm with it): "
                      f"{self.env.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
+        lines.append("  The dashboard's Sandbox page opens, rotates and closes cases and plays the people in rooms.")
         lines.append("  To watch a whole case go by, run [bold]caseroom demo[/bold] (it starts its own instance).")
         return lines
 
