@@ -1,8 +1,8 @@
 """Dashboard pages that other installed distributions add (entry point group ``caseroom.dashboard``).
 
 The sandbox's page lives in the sandbox's own distribution and arrives this way, so the dashboard names no
-emulator and a deployment without the sandbox has no trace of it. An entry point names an object with the
-attributes of ``DashboardPart``.
+emulator and a deployment without the sandbox has no trace of it. An entry point names an object (a module will
+do) with the attributes of ``DashboardPart``.
 """
 
 from __future__ import annotations

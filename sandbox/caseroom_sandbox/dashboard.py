@@ -4,6 +4,9 @@ Acting as the CRM signs a generic case event with ``CASEROOM_CRM_WEBHOOK_SECRET`
 service's own ``POST /webhooks/crm`` (in process), so it takes exactly the path a real CRM's event takes.
 Acting as people asks the platform's local emulator (its ``/_sandbox`` control API) to do it, so the room event
 comes back as the platform's real webhook. Nothing here exists outside sandbox mode.
+
+This module is the ``caseroom.dashboard`` entry point itself (a ``bot.dashboard.extensions.DashboardPart``): its
+``nav``, ``flash``, ``flash_errors``, ``router`` and ``case_controls``.
 """
 
 from __future__ import annotations
@@ -34,11 +37,12 @@ from integrations.salesforce.settings import SalesforceSettings
 from integrations.webex.settings import WebexSettings
 
 PRIORITIES = ["P1", "P2", "P3", "P4"]
-FLASH = {
+nav = ("/admin/sandbox", "Sandbox")
+flash = {
     "sent": "The CRM event was signed and delivered to /webhooks/crm; workers take it from here.",
     "acted": "The emulator carried out the action; its webhook follows shortly.",
 }
-FLASH_ERRORS = {
+flash_errors = {
     "refused": "The webhook refused the event; see the service log.",
     "no-secret": "Set CASEROOM_CRM_WEBHOOK_SECRET to act as the CRM.",
     "no-emulator": "No emulator for this platform is known, so people cannot be played here.",
@@ -326,20 +330,3 @@ def _back(number: str, query: str) -> Response:
     target = f"/admin/cases/{quote(number.strip(), safe='')}" if number.strip() else "/admin/sandbox"
     return RedirectResponse(f"{target}?{query}", status_code=303)
 
-
-class SandboxPart:
-    """The ``caseroom.dashboard`` entry point: this page, its link, its messages and its case-page forms."""
-
-    nav: tuple[str, str] | None = ("/admin/sandbox", "Sandbox")
-    flash = FLASH
-    flash_errors = FLASH_ERRORS
-
-    def router(self, d: Dash) -> APIRouter:
-        return router(d)
-
-    def case_controls(self, d: Dash, admin: Admin, case: Case, room: Room | None,
-                      people: list[Participant]) -> Html | None:  # fmt: skip
-        return case_controls(d, admin, case, room, people)
-
-
-part = SandboxPart()
