@@ -22,7 +22,7 @@ from rich.table import Table
 from bot import figures, metrics, schema
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import Database
-from bot.plugins import SandboxRun
+from bot.plugins import SandboxRun, discover, quiet_loggers
 from bot.runtime import Runtime
 
 app = typer.Typer(help="CaseRoom: a chat room for every support case.", no_args_is_help=True)
@@ -44,7 +44,8 @@ def _settings() -> Settings:
 
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for chatty in ("webexpythonsdk", "apscheduler", "alembic"):  # their INFO lines are per request / tick / check
+    # Their INFO lines come per request (the plugins' SDKs), per scheduler tick or per schema check.
+    for chatty in ("apscheduler", "alembic", *quiet_loggers(discover())):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -43,7 +44,8 @@ class PluginParts:
 
 class Plugin(Configurable, Protocol):
     """Its ``name``, the chat ``platform`` it adds (None for a CRM) and its own ``settings`` model (validated with
-    the core's at start), and the parts it builds."""
+    the core's at start), and the parts it builds. It may also name ``quiet_loggers``: loggers of its SDK that
+    write a line per request at INFO, which CaseRoom shows only at debug."""
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         """The plugin's parts, or None when it is not configured (no credentials)."""
@@ -55,6 +57,11 @@ def discover() -> list[Plugin]:
     for ep in entry_points(group=GROUP):
         found.append(ep.load())
     return found
+
+
+def quiet_loggers(plugins: Iterable[object]) -> list[str]:
+    """The loggers the plugins want heard only at debug."""
+    return [name for plugin in plugins for name in getattr(plugin, "quiet_loggers", ())]
 
 
 class SandboxRun(Protocol):

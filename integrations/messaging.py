@@ -57,7 +57,15 @@ class RoomSpec:
 
 @dataclass(frozen=True)
 class RoomRef:
-    platform: str  # "webex" | "slack" | ...
+    """A room as the core keeps it.
+
+    ``room_id`` is opaque to the core: it stores it (one case per platform and room id) and hands it back to every
+    call, and the platform's events name their room by it. A platform that needs more than one id to reach a
+    conversation again (a Microsoft Teams conversation: a service URL, a conversation id) puts all of it in the
+    room id, so its events, which carry the same parts, name the room the same way.
+    """
+
+    platform: str  # the plugin's platform name
     room_id: str
     url: str  # where a person's browser/app opens the room (behind /rooms/{case_number})
     name: str = ""

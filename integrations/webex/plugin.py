@@ -16,6 +16,7 @@ class WebexPlugin:
     name = "webex"
     platform = "webex"
     settings = WebexSettings
+    quiet_loggers = ("webexpythonsdk",)  # its User-Agent, at INFO, for every client built
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         s = ctx.settings.section(WebexSettings)
