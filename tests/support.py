@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from bot.config import Settings
@@ -137,6 +138,23 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: Callable[[],
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g}s: {what()}")
         time.sleep(poll)
+
+
+def first_answer(proc: subprocess.Popen[Any], url: str, timeout: float, output: Callable[[], str]) -> httpx.Response:
+    """``url``'s first answer from a process that is starting; fail with its ``output()`` if it dies first, or at
+    the deadline."""
+    answers: list[httpx.Response] = []
+
+    def answered() -> bool:
+        assert proc.poll() is None, output()
+        try:
+            answers.append(httpx.get(url, timeout=2))
+        except httpx.TransportError:
+            return False
+        return True
+
+    wait_until(answered, timeout, lambda: f"{url} never answered", poll=0.2)
+    return answers[-1]
 
 
 def settle(flush: Callable[[float], bool], queue: JobQueue, until: Callable[[], bool] = lambda: True,

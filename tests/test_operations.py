@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from caseroom_sandbox.server import free_port
 from fastapi.testclient import TestClient
@@ -22,7 +20,7 @@ from bot.runtime import Runtime
 from bot.scheduler import LeaderScheduler, Periodic
 from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.settings import WebexSettings
-from tests.support import CASEROOM, case_event, command_env, encode, runtime, signed_headers, wait_until
+from tests.support import CASEROOM, case_event, command_env, encode, first_answer, runtime, signed_headers, wait_until
 
 
 def test_bad_configuration_names_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -194,14 +192,8 @@ def test_a_worker_process_serves_its_own_metrics_and_stops_on_sigterm(tmp_path: 
     proc = subprocess.Popen([CASEROOM, "worker", "--count", "1", "--metrics-port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout and proc.stdout.read()
-                time.sleep(0.2)
+        output = proc.stdout.read if proc.stdout else str
+        scraped = first_answer(proc, f"http://127.0.0.1:{port}/metrics", 30, output)
         assert scraped.status_code == 200
         assert "# TYPE caseroom_jobs_total counter" in scraped.text
     finally:

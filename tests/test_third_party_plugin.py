@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 from caseroom_sandbox.server import free_port
 
-from tests.support import CASEROOM, command_env, wait_until
+from tests.support import CASEROOM, command_env, first_answer, wait_until
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugin_dist"
 TOKEN, SECRET = "a-parley-token-of-the-test", "a-ledger-secret-of-the-test"
@@ -49,16 +49,8 @@ def serving(tmp_path: Path) -> Iterator[httpx.Client]:
     proc = subprocess.Popen([CASEROOM, "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
     client = httpx.Client(base_url=base, timeout=10)
-
-    def up() -> bool:
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        try:
-            return client.get("/healthz").status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(up, 60, lambda: "caseroom serve never answered /healthz")
+        assert first_answer(proc, f"{base}/healthz", 60, (tmp_path / "serve.log").read_text).status_code == 200
         yield client
     finally:
         client.close()
