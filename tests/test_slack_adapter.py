@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from caseroom_sandbox.server import ServerThread
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -216,3 +218,14 @@ def test_a_bad_signature_or_a_stale_timestamp_is_refused_and_changes_nothing(tmp
         # The same body, properly signed, is accepted: the refusals above were about the signature alone.
         assert httpx.post(f"{w.url}/slack/events", content=body, headers=slack_signed(body)).status_code == 200
         w.settle(lambda: announcements(w, cid, "Kenji Sato joined the room") == 1)
+
+
+def test_a_bot_token_in_the_environment_starts_slack_without_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # How `caseroom serve` runs: the token comes from the environment, which Bolt reads whatever it is given.
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-the-environment")
+    with caplog.at_level(logging.WARNING), slack_world(tmp_path) as w:
+        w.deliver()
+        w.settle(lambda: bool(w.channels()))
+    assert [r.getMessage() for r in caplog.records if r.name.startswith(("slack", "caseroom.slack"))] == []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from fastapi.responses import JSONResponse
 from slack_bolt import Ack, App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot import metrics, wirejson
@@ -43,6 +45,18 @@ PATH = "/slack/events"
 KEPT_SUBTYPES = SPOKEN | {"message_changed", "message_deleted"}
 
 
+class _NotTheEnvironmentsToken(logging.Filter):
+    """Drop Bolt's "`token` will be unused" warning: Bolt reads ``SLACK_BOT_TOKEN`` from the environment whatever
+    we pass, and says it is ignored beside our ``client``; ignoring it is what we want (``authorize`` gives it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_BOLT_LOG = logging.getLogger("caseroom.slack.bolt")
+_BOLT_LOG.addFilter(_NotTheEnvironmentsToken())
+
+
 def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Services) -> App:
     token = client.token or ""
 
@@ -55,7 +69,7 @@ def build_app(client: WebClient, signing_secret: str, ingest: Ingest, sv: Servic
     quiet = WebClient(base_url=client.base_url, ssl=client.ssl, timeout=client.timeout)
     # The route has verified the signature (with the configured tolerance and the service's clock) before Bolt.
     bolt = App(client=quiet, signing_secret=signing_secret, authorize=authorize, process_before_response=True,
-               ignoring_self_events_enabled=False, request_verification_enabled=False)  # fmt: skip
+               ignoring_self_events_enabled=False, request_verification_enabled=False, logger=_BOLT_LOG)  # fmt: skip
 
     def keep(delivery_id: str, raw: str, jobs: list[JobSpec]) -> bool:
         """Store a delivery and its jobs, and count it; ``False`` when it came before."""
