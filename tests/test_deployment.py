@@ -155,7 +155,9 @@ def test_the_compose_services_as_written_make_one_deployment(tmp_path: Path, pg_
     mine = caseroom_services()
     ports = {"serve-1": free_port(), "serve-2": free_port(), "metrics": free_port()}
     with ExitStack() as stack:
-        emu_url = stack.enter_context(_serving(emu)).url
+        emulator = ServerThread(emu.app).start()
+        stack.callback(emulator.stop)
+        emu_url = emulator.url
         # The image's environment, then caseroom.env (here: the Slack emulator), then the service's own.
         settings = {"CASEROOM_PUBLIC_URL": "https://caseroom.example", "CASEROOM_CRM_WEBHOOK_SECRET": SECRET,
                     "SLACK_API_URL": f"{emu_url}/api/", "SLACK_BOT_TOKEN": emu.bot_token,
@@ -197,12 +199,3 @@ def test_the_compose_services_as_written_make_one_deployment(tmp_path: Path, pg_
         wait_until(one_channel, 60, lambda: f"{emu.snapshot()['channels']}\n{worker.output()}")
     # Stopped, the replica fails the image's health check: the check can tell.
     assert not checks(health, 8000, ports["serve-1"])
-
-
-@contextmanager
-def _serving(emu: SlackEmulator) -> Iterator[ServerThread]:
-    server = ServerThread(emu.app).start()
-    try:
-        yield server
-    finally:
-        server.stop()
