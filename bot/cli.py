@@ -11,17 +11,18 @@ import tempfile
 import threading
 from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
 from prometheus_client import start_http_server
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from bot import figures, metrics, schema
+from bot import checks, figures, metrics, schema
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import Database
+from bot.db import Database, DatabaseUnreachable
 from bot.plugins import SandboxRun, discover, quiet_loggers
 from bot.runtime import Runtime
 
@@ -30,16 +31,28 @@ jobs_app = typer.Typer(help="Inspect and operate the durable job queue.", invoke
 app.add_typer(jobs_app, name="jobs")
 db_app = typer.Typer(help="The database schema: its revision and its migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-console = Console()
-err = Console(stderr=True)
+# soft_wrap: a line is never broken at the console's width (80 columns when output is not a terminal), so a
+# token or a URL printed here can be copied whole.
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[red]caseroom: {escape(message)}[/red]")
+    raise typer.Exit(code)
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _fail(str(exc), 2)
+
+
+def _something_to_serve(settings: Settings, *, sandbox: bool) -> None:
+    problem = checks.nothing_to_serve(settings, discover(), sandbox=sandbox)
+    if problem:
+        _fail(problem, 2)
 
 
 def _logging(level: str) -> None:
@@ -58,12 +71,13 @@ def serve(
     """Serve HTTP, run the job workers and the scheduler in one process."""
     _logging(log_level)
     settings = _settings()
+    _something_to_serve(settings, sandbox=True)
     sandbox_stop: Callable[[], None] | None = None
     if settings.sandbox_mode:
         settings, sandbox_stop = _start_sandbox(settings, host, port)
     try:
         runtime = Runtime(settings)
-    except schema.SchemaError:
+    except Exception:
         if sandbox_stop:
             sandbox_stop()
         raise
@@ -88,7 +102,9 @@ def worker(
 ) -> None:
     """Run job workers only (no HTTP API), to scale work apart from webhook intake."""
     _logging(log_level)
-    settings = _settings().model_copy(update={"workers": count})
+    settings = _settings()
+    _something_to_serve(settings, sandbox=False)
+    settings = settings.model_copy(update={"workers": count})
     runtime = Runtime(settings)
     if metrics_port is not None:
         # Job and API counters live in this process; without this they would never be scraped.
@@ -129,8 +145,7 @@ def jobs_retry(job_id: int) -> None:
     try:
         job = runtime.queue.retry(job_id)
     except (LookupError, ValueError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(1) from None
+        _fail(str(exc), 1)
     console.print(f"job {job.id} ({job.kind}) queued again")
 
 
@@ -140,19 +155,19 @@ def db_upgrade() -> None:
     db = Database(_settings().database_url)
     before = schema.status(db)
     if before.up_to_date:
-        console.print(before.describe(), soft_wrap=True)
+        console.print(before.describe())
     else:
-        after = schema.upgrade(db, say=lambda line: console.print(f"  {line}", soft_wrap=True))
+        after = schema.upgrade(db, say=lambda line: console.print(f"  {line}"))
         console.print(f"database upgraded from revision {before.current or 'none'} to {after.current}")
     # Data the code derives (run again, it goes on where an interrupted run stopped, or finds nothing to do).
-    figures.backfill(db, say=lambda line: console.print(f"  {line}", soft_wrap=True))
+    figures.backfill(db, say=lambda line: console.print(f"  {line}"))
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Say which revision the database is at and whether this release can run on it (exit 1 if not)."""
     st = schema.status(Database(_settings().database_url))
-    console.print(st.describe(), soft_wrap=True)
+    console.print(st.describe())
     if not st.up_to_date:
         raise typer.Exit(1)
 
@@ -167,10 +182,29 @@ def db_revision(message: Annotated[str, typer.Argument(help="What the migration 
 
 
 @app.command("check-config")
-def check_config() -> None:
-    """Validate the environment's settings and say what would run."""
-    s = _settings()
-    console.print(f"database: {s.database_url}\npublic URL: {s.public_url}\nsandbox: {s.sandbox_mode}")
+def check_config(
+    online: Annotated[bool, typer.Option("--online", help="Also try the database and each credential.")] = False,
+) -> None:
+    """Say what would run with this environment's settings (exit 2 on a bad variable, 1 on a problem); with
+    --online, try the database and each configured credential, one verdict a line."""
+    plugins = discover()
+    settings = _settings()
+    rows = checks.plan(settings, plugins)
+    width = max(len(label) for label, _ in rows)
+    for label, text in rows:
+        console.print(f"{label:<{width}}  {escape(text)}")
+    problem = checks.nothing_to_serve(settings, plugins)
+    if problem:
+        err.print(f"[red]problem[/red]: {escape(problem)}")
+    failed = bool(problem)
+    if online:
+        console.print()
+        for verdict in checks.probe(settings, plugins):
+            mark = "[green]ok[/green]  " if verdict.ok else "[red]FAIL[/red]"
+            console.print(f"{mark}  {escape(verdict.subject)}: {escape(verdict.detail)}")
+            failed = failed or not verdict.ok
+    if failed:
+        raise typer.Exit(1)
 
 
 def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, Callable[[], None]]:
@@ -186,7 +220,7 @@ def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, 
     os.environ.update(run.env)  # REQUESTS_CA_BUNDLE must reach every requests session
     os.environ["CASEROOM_PUBLIC_URL"] = public_url
     for line in run.banner():
-        console.print(line, soft_wrap=True)
+        console.print(line)
     if not os.environ.get("CASEROOM_ADMIN_TOKEN"):
         os.environ["CASEROOM_ADMIN_TOKEN"] = secrets.token_urlsafe(24)  # a fresh one per sandbox run
     console.print(f"  Dashboard: [bold]{public_url}/admin/login[/bold] with token "
@@ -206,6 +240,6 @@ def build() -> typer.Typer:
 def main() -> None:
     try:
         build()()
-    except (ConfigError, schema.SchemaError) as exc:
-        err.print(f"[red]caseroom: {exc}[/red]", soft_wrap=True)
+    except (ConfigError, schema.SchemaError, DatabaseUnreachable) as exc:
+        err.print(f"[red]caseroom: {escape(str(exc))}[/red]")
         sys.exit(2)

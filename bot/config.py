@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from typing import Annotated, Any, Protocol, TypeVar
+from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +41,8 @@ class PluginSettings(BaseSettings):
     """A plugin's own settings: fields named without the prefix its ``model_config`` gives (``env_prefix``)."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
+    # The fields that switch the plugin on, for messages telling an operator what to set.
+    switch_on: ClassVar[tuple[str, ...]] = ()
 
     @property
     def configured(self) -> bool:

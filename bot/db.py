@@ -10,10 +10,11 @@ import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, create_engine
 
@@ -24,6 +25,25 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database cannot be reached or opened; the message names it (password hidden) and the driver's reason."""
+
+
+def display_url(url: str | URL) -> str:
+    """The URL as an operator should see it: the password hidden, a SQLite path made absolute."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return f"sqlite:///{Path(parsed.database or '').resolve()}"
+    # As operators write it (postgresql://), not with the driver this code picked.
+    return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
+
+
+def unreachable(url: str | URL, exc: Exception) -> str:
+    """One line saying which database could not be reached and the driver's own reason."""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"cannot reach the database {display_url(url)}: {reason[0] if reason else type(exc).__name__}"
 
 
 class Database:

@@ -42,10 +42,21 @@ class PluginParts:
     cli: Any = None  # a typer.Typer mounted as `caseroom <plugin name> ...`
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """One credential or connection tried by ``caseroom check-config --online``: what, whether it works, and what
+    was learnt (who the token belongs to) or why not, in one line."""
+
+    subject: str
+    ok: bool
+    detail: str
+
+
 class Plugin(Configurable, Protocol):
     """Its ``name``, the chat ``platform`` it adds (None for a CRM) and its own ``settings`` model (validated with
     the core's at start), and the parts it builds. It may also name ``quiet_loggers``: loggers of its SDK that
-    write a line per request at INFO, which CaseRoom shows only at debug."""
+    write a line per request at INFO, which CaseRoom shows only at debug; and have ``probe(settings) ->
+    list[Verdict]``, which tries its credentials against its service (called only when it is configured)."""
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         """The plugin's parts, or None when it is not configured (no credentials)."""

@@ -18,11 +18,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, MetaData, inspect, text
+from sqlalchemy import Connection, Engine, MetaData, inspect, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from bot.db import Database, advisory_key
+from bot.db import Database, DatabaseUnreachable, advisory_key, unreachable
 
 BASELINE = "0001"  # the schema of the last release without migrations (commit 86abc16)
 LOCK = "caseroom:schema"
@@ -99,9 +100,14 @@ def head() -> str:
     return found
 
 
-def status(db: Database) -> Status:
-    with db.engine.connect() as conn:
-        return _status(conn)
+def status(db: Database | Engine) -> Status:
+    """The schema's revision; the first thing every command reads, so an unreachable database is said here once."""
+    engine = db.engine if isinstance(db, Database) else db
+    try:
+        with engine.connect() as conn:
+            return _status(conn)
+    except OperationalError as exc:
+        raise DatabaseUnreachable(unreachable(engine.url, exc)) from exc
 
 
 def upgrade(db: Database, *, say: Callable[[str], None] = lambda _line: None) -> Status:

@@ -18,7 +18,7 @@ from bot.config import ConfigError, load_settings
 from bot.shifts.rota import DAY_NAMES, RotaError, Shift, load
 
 app = typer.Typer(help="Show the follow-the-sun rota: who is on duty now and next.", invoke_without_command=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # a long message is one line, never cut at 80 columns
 
 
 @app.callback()

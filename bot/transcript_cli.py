@@ -22,7 +22,7 @@ from bot.jobs import JobQueue
 from bot.services import Services
 
 app = typer.Typer(help="Export case transcripts and search across cases.", no_args_is_help=True)
-console = Console(stderr=True)  # progress and messages on stderr, so stdout can carry the transcript
+console = Console(stderr=True, soft_wrap=True)  # progress and messages on stderr, so stdout can carry the transcript
 
 
 def _services() -> Services:

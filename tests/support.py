@@ -35,8 +35,10 @@ def command_env(**values: str) -> dict[str, str]:
 
 
 def caseroom(cwd: Path, db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``caseroom *args`` on ``db_url`` as a user would, with no platform configured and the sandbox off."""
-    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", COLUMNS="200")
+    """Run ``caseroom *args`` on ``db_url`` as a user would, with the sandbox off and a Webex token that nothing
+    these tests run reaches Webex with (``serve`` and ``worker`` refuse to start with no platform at all)."""
+    env = command_env(CASEROOM_DATABASE_URL=db_url, CASEROOM_SANDBOX="false", WEBEX_ACCESS_TOKEN="unused",
+                      COLUMNS="200")  # fmt: skip
     return subprocess.run([CASEROOM, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60,
                           check=False)  # fmt: skip
 

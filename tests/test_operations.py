@@ -188,7 +188,7 @@ def test_the_leader_enqueues_each_period_also_from_a_schedule_an_earlier_release
 
 def test_a_worker_process_serves_its_own_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    env = command_env(CASEROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}")
+    env = command_env(CASEROOM_DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}", WEBEX_ACCESS_TOKEN="t")
     proc = subprocess.Popen([CASEROOM, "worker", "--count", "1", "--metrics-port", str(port)], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.config import Settings
 from bot.models import Job
-from bot.plugins import PluginContext, PluginParts
+from bot.plugins import PluginContext, PluginParts, Verdict
 from bot.worker import JobKind
-from integrations.salesforce import digest, outbound, reconcile
+from integrations.salesforce import digest, outbound, probe, reconcile
 from integrations.salesforce.client import Connection
 from integrations.salesforce.crm import SalesforceCRM
 from integrations.salesforce.settings import SalesforceSettings
@@ -17,6 +18,9 @@ class SalesforcePlugin:
     name = "salesforce"
     platform = None
     settings = SalesforceSettings
+
+    def probe(self, settings: Settings) -> list[Verdict]:
+        return probe.connection(settings.section(SalesforceSettings))
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         s = ctx.settings.section(SalesforceSettings)

@@ -11,6 +11,7 @@ from integrations.salesforce import ids
 
 class SalesforceSettings(PluginSettings):
     model_config = SettingsConfigDict(env_prefix="SALESFORCE_", env_file=None, extra="ignore")
+    switch_on = ("instance_url", "org_id")
 
     instance_url: str | None = None
     access_token: SecretStr | None = None

@@ -6,12 +6,20 @@ import ssl
 
 from slack_sdk import WebClient
 
-from bot.plugins import PluginContext, PluginParts
+from bot.config import Settings
+from bot.plugins import PluginContext, PluginParts, Verdict
 from bot.worker import JobKind
 from integrations import pacing
-from integrations.slack import errors, inbound, receiver, tiers
+from integrations.slack import errors, inbound, probe, receiver, tiers
 from integrations.slack.messenger import SlackMessenger
 from integrations.slack.settings import SlackSettings
+
+
+def web_client(s: SlackSettings, timeout: int = 30) -> WebClient:
+    # slack_sdk uses urllib, which ignores REQUESTS_CA_BUNDLE: hand it the same trust explicitly.
+    context = ssl.create_default_context(cafile=s.ca_bundle) if s.ca_bundle else None
+    token = s.bot_token.get_secret_value() if s.bot_token else None
+    return WebClient(token=token, base_url=s.api_url, ssl=context, timeout=timeout)
 
 
 class SlackPlugin:
@@ -19,16 +27,16 @@ class SlackPlugin:
     platform = "slack"
     settings = SlackSettings
 
+    def probe(self, settings: Settings) -> list[Verdict]:
+        return [probe.bot_token(settings.section(SlackSettings), web_client(settings.section(SlackSettings), 10))]
+
     def build(self, ctx: PluginContext) -> PluginParts | None:
         s = ctx.settings.section(SlackSettings)
         if s.bot_token is None or s.signing_secret is None:
             return None
         rates = tiers.DEFAULT_RATES if s.rate_limits is None else pacing.parse(s.rate_limits)
         calls = errors.SlackCalls(pacing.Pacer(rates), ctx.services.health)
-        # slack_sdk uses urllib, which ignores REQUESTS_CA_BUNDLE: hand it the same trust explicitly.
-        context = ssl.create_default_context(cafile=s.ca_bundle) if s.ca_bundle else None
-        client = WebClient(token=s.bot_token.get_secret_value(), base_url=s.api_url, ssl=context,
-                           timeout=30)  # fmt: skip
+        client = web_client(s)
         messenger = SlackMessenger(client, name_template=s.channel_template, private=s.private_channels,
                                    external_limited=s.external_limited, ca_bundle=s.ca_bundle,
                                    calls=calls)  # fmt: skip

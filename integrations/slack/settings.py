@@ -11,6 +11,7 @@ from integrations.pacing import RateLimits
 
 class SlackSettings(PluginSettings):
     model_config = SettingsConfigDict(env_prefix="SLACK_", env_file=None, extra="ignore")
+    switch_on = ("bot_token", "signing_secret")
 
     bot_token: SecretStr | None = None
     signing_secret: SecretStr | None = None

@@ -8,11 +8,11 @@ import binascii
 from webexpythonsdk import WebexAPI
 
 
-def api(token: str, base_url: str) -> WebexAPI:
+def api(token: str, base_url: str, timeout: int = 30) -> WebexAPI:
     # wait_on_rate_limit=False: the SDK would otherwise sleep in the worker thread for as long as Webex
     # asks; we raise instead and the job is rescheduled at Retry-After, freeing the worker.
     return WebexAPI(access_token=token, base_url=base_url, wait_on_rate_limit=False,
-                    single_request_timeout=30)  # fmt: skip
+                    single_request_timeout=timeout)  # fmt: skip
 
 
 def uuid_of(webex_id: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from bot.plugins import PluginContext, PluginParts
+from bot.config import Settings
+from bot.plugins import PluginContext, PluginParts, Verdict
 from bot.worker import JobKind
 from integrations import pacing
-from integrations.webex import errors, inbound
+from integrations.webex import errors, inbound, probe
 from integrations.webex.client import api
 from integrations.webex.messenger import WebexMessenger
 from integrations.webex.notifications import NotificationJob
@@ -17,6 +18,9 @@ class WebexPlugin:
     platform = "webex"
     settings = WebexSettings
     quiet_loggers = ("webexpythonsdk",)  # its User-Agent, at INFO, for every client built
+
+    def probe(self, settings: Settings) -> list[Verdict]:
+        return probe.tokens(settings.section(WebexSettings))
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         s = ctx.settings.section(WebexSettings)

@@ -11,6 +11,7 @@ from integrations.pacing import RateLimits
 
 class WebexSettings(PluginSettings):
     model_config = SettingsConfigDict(env_prefix="WEBEX_", env_file=None, extra="ignore")
+    switch_on = ("access_token",)
 
     access_token: SecretStr | None = None
     base_url: HttpBase = "https://webexapis.com/v1/"

@@ -17,7 +17,7 @@ from integrations.webex.inbound import PATH
 from integrations.webex.settings import WebexSettings
 
 app = typer.Typer(help="Webex: webhooks and set-up.", no_args_is_help=True)
-console = Console()
+console = Console(soft_wrap=True)  # tokens and URLs stay whole, whatever the width
 PREFIX = "caseroom"
 
 

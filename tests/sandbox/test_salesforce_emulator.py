@@ -220,6 +220,22 @@ def test_user_lookup_by_owner_id(sf: Salesforce, case: dict[str, Any]) -> None:
     assert rows["records"][0]["Email"] == "ana@support.example"
 
 
+def test_the_organization_is_one_read_only_record_with_the_org_id(emu: SalesforceEmulator, sf: Salesforce) -> None:
+    [org] = sf.query("SELECT Id, Name, IsSandbox FROM Organization")["records"]
+    assert (org["Id"], org["Name"], org["IsSandbox"]) == (emu.org_id, "CaseRoom Sandbox", True)
+    assert sf.Organization.get(emu.org_id)["Id"] == emu.org_id
+    with pytest.raises(SalesforceMalformedRequest) as inserted:
+        sf.Organization.create({"Name": "Other"})
+    with pytest.raises(SalesforceMalformedRequest) as deleted:
+        sf.Organization.delete(emu.org_id)
+    for refused in (inserted, deleted):
+        assert refused.value.content[0]["errorCode"] == "INVALID_TYPE_FOR_OPERATION"
+    with pytest.raises(SalesforceMalformedRequest) as read_only:
+        sf.Organization.update(emu.org_id, {"Name": "Renamed"})
+    assert read_only.value.content[0]["errorCode"] == "INVALID_FIELD_FOR_INSERT_UPDATE"
+    assert sf.query("SELECT Name FROM Organization")["records"][0]["Name"] == "CaseRoom Sandbox"
+
+
 def test_errors_map_to_sdk_exceptions(emu: SalesforceEmulator, sf: Salesforce, case: dict[str, Any]) -> None:
     with pytest.raises(SalesforceExpiredSession):
         client(emu, token="not-a-session").Case.get(case["Id"])

@@ -9,7 +9,8 @@ real TLS (the SDK always builds ``https://`` URLs). Wiring::
     sf = Salesforce(instance_url=server.url, session_id=emu.access_token, session=session, version="59.0")
 
 REST (``/services/data/v{version}/``, bearer required): ``sobjects`` Case, User, Group (queues), Account,
-Contact, CaseComment, FeedItem, ContentVersion (+ ``/{id}/VersionData``), ContentDocument, ContentDocumentLink;
+Contact, CaseComment, FeedItem, ContentVersion (+ ``/{id}/VersionData``), ContentDocument, ContentDocumentLink,
+Organization (one read-only record whose Id is the org id);
 ``query``/``queryAll`` with a SOQL subset (see ``soql.py``) paged at ``page_size`` via ``nextRecordsUrl``.
 ``POST /services/oauth2/token`` (password, JWT bearer; see ``oauth.py``). Every ``/services/data/v*`` answer
 carries ``Sforce-Limit-Info: api-usage=N/limit``.

@@ -145,8 +145,8 @@ class Rest:
         if request.method == "GET":
             summary = {k: v for k, v in describe(t, self.version(request)).items() if k != "fields"}
             return json_response({"objectDescribe": summary, "recentItems": []})
-        if t.name in ("ContentDocument",):
-            raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION", "entity type cannot be inserted: Content Document")
+        if t.name in ("ContentDocument", "Organization"):
+            raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION", f"entity type cannot be inserted: {t.name}")
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             body = await multipart_insert(request, t)
         else:
@@ -172,6 +172,8 @@ class Rest:
                     wanted.append(f.name)
             return json_response(rest_record(t.name, record, self.version(request), wanted))
         if request.method == "DELETE":
+            if t.name == "Organization":
+                raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION", "entity type cannot be deleted: Organization")
             self.org.delete(t.name, record_id)
             return Response(status_code=204)
         body = await json_object(request)

@@ -105,6 +105,12 @@ OBJECTS: dict[str, SObjectType] = {
             Field("Type", "picklist", 40, updateable=False),
             Field("Email", "email", 255),
         ]),
+        _type("Organization", "00D", [
+            _ro("Name", length=80),
+            _ro("InstanceName", length=5),
+            _ro("IsSandbox", "boolean"),
+            _ro("OrganizationType", "picklist", length=40),
+        ]),
         _type("Account", "001", [Field("Name", "string", 255, required=True)]),
         _type("Contact", "003", [
             Field("FirstName", "string", 40),

@@ -47,6 +47,11 @@ class Org:
             # A seeded random start keeps ids reproducible per seed yet distinct between orgs.
             self._counter = self._rng.randrange(62**6)
             self._case_number = 999  # the first case is 00001000
+            # The org itself: read-only, one record whose Id is the organization id Outbound Messages carry.
+            org = dict.fromkeys(OBJECTS["Organization"].fields)
+            org.update(Id=self.org_id, IsDeleted=False, SystemModstamp=sf_datetime(now()), Name="CaseRoom Sandbox",
+                       InstanceName="CS1", IsSandbox=True, OrganizationType="Developer Edition")  # fmt: skip
+            self.records["Organization"][self.org_id] = org
             self.integration_user_id = ""
             self.integration_user_id = self.create(
                 "User", {"Email": "caseroom-integration@sandbox.example", "LastName": "CaseRoom Integration",
