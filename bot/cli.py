@@ -10,6 +10,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from importlib.metadata import entry_points
 from typing import Annotated, NoReturn
 
@@ -20,12 +21,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import checks, figures, metrics, schema
+from bot import checks, figures, logs, metrics, schema
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import Database, DatabaseUnreachable
+from bot.logs import LogFormat
 from bot.plugins import SandboxRun, discover, quiet_loggers
 from bot.runtime import Runtime
 
+log = logging.getLogger("caseroom")
 app = typer.Typer(help="CaseRoom: a chat room for every support case.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and operate the durable job queue.", invoke_without_command=True)
 app.add_typer(jobs_app, name="jobs")
@@ -55,21 +58,33 @@ def _something_to_serve(settings: Settings, *, sandbox: bool) -> None:
         _fail(problem, 2)
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Their INFO lines come per request (the plugins' SDKs), per scheduler tick or per schema check.
-    for chatty in ("apscheduler", "alembic", *quiet_loggers(discover())):
-        logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+LevelOption = Annotated[LogLevel, typer.Option(envvar="CASEROOM_LOG_LEVEL", case_sensitive=False,
+                                               help="How much to log; debug adds every HTTP call.")]  # fmt: skip
+FormatOption = Annotated[LogFormat, typer.Option(
+    envvar="CASEROOM_LOG_FORMAT", case_sensitive=False, help="text for people; json, one object a line, for a pipeline."
+)]  # fmt: skip
+
+
+def _logging(level: LogLevel, fmt: LogFormat) -> None:
+    logs.configure(level.value, fmt, quiet_loggers(discover()))
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "info",
+    log_level: LevelOption = LogLevel.INFO,
+    log_format: FormatOption = LogFormat.TEXT,
 ) -> None:
     """Serve HTTP, run the job workers and the scheduler in one process."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     settings = _settings()
     _something_to_serve(settings, sandbox=True)
     sandbox_stop: Callable[[], None] | None = None
@@ -82,11 +97,12 @@ def serve(
             sandbox_stop()
         raise
     runtime.start_background()
-    console.print(f"CaseRoom serving on http://{host}:{port} (database: {runtime.db.dialect}, "
-                  f"platforms: {', '.join(sorted(runtime.services.messaging)) or 'none'}, "
-                  f"CRM: {runtime.services.crm.name if runtime.services.crm else 'none'})")  # fmt: skip
+    log.info("CaseRoom serving on http://%s:%d (database: %s, platforms: %s, CRM: %s)", host, port, runtime.db.dialect,
+             ", ".join(sorted(runtime.services.messaging)) or "none",
+             runtime.services.crm.name if runtime.services.crm else "none")  # fmt: skip
     try:
-        uvicorn.run(runtime.app, host=host, port=port, log_level=log_level, access_log=False)
+        # log_config=None: uvicorn's lines go through the handler set up above, in the same format.
+        uvicorn.run(runtime.app, host=host, port=port, log_level=log_level.value, log_config=None, access_log=False)
     finally:
         runtime.stop()
         if sandbox_stop:
@@ -98,10 +114,11 @@ def worker(
     count: Annotated[int, typer.Option(help="Worker threads.")] = 2,
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
     metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port.")] = "127.0.0.1",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: LevelOption = LogLevel.INFO,
+    log_format: FormatOption = LogFormat.TEXT,
 ) -> None:
     """Run job workers only (no HTTP API), to scale work apart from webhook intake."""
-    _logging(log_level)
+    _logging(log_level, log_format)
     settings = _settings()
     _something_to_serve(settings, sandbox=False)
     settings = settings.model_copy(update={"workers": count})
@@ -109,12 +126,12 @@ def worker(
     if metrics_port is not None:
         # Job and API counters live in this process; without this they would never be scraped.
         start_http_server(metrics_port, metrics_host, registry=metrics.REGISTRY)
-        console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
+        log.info("metrics on http://%s:%d/metrics", metrics_host, metrics_port)
     runtime.start_background()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    console.print(f"{count} workers running; Ctrl-C to stop")
+    log.info("%d workers running; Ctrl-C to stop", count)
     stop.wait()
     runtime.stop()
 

@@ -11,13 +11,14 @@ from collections.abc import Callable
 from datetime import datetime
 from itertools import islice
 
-from sqlmodel import Session
+from sqlalchemy import func, select
+from sqlmodel import Session, col
 
 from bot import bot_posts, cases, copy, figures, filing, message_entries, timeline, transcript
 from bot.events import Actor
 from bot.jobs import WaitingFor
 from bot.membership import display_name, participant
-from bot.models import Case, ParticipantStatus, Room, RoomState
+from bot.models import Case, CaseFile, ParticipantStatus, Room, RoomState
 from bot.services import Services
 from integrations.messaging import HistoryMessage
 
@@ -41,6 +42,7 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
             s.add(case)
             figures.store(s, case, sv.clock())
             s.commit()
+            log.info("closed before its room was created: nothing to file or archive")
             return
         if room.state == RoomState.CLOSED:
             return
@@ -65,6 +67,10 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
         s.add(fresh)
         figures.store(s, fresh, sv.clock())  # with the closed state, so a closed case always has its figures once
         s.commit()
+        filed = s.execute(select(func.count()).where(col(CaseFile.case_id) == fresh.id,
+                                                     col(CaseFile.crm_ref).is_not(None))).scalar_one()  # fmt: skip
+    where = f"the transcript and {filed} file(s) filed on the {sv.crm.name} case" if sv.crm else "no CRM to file on"
+    log.info("closed: %s; members removed and room archived on %s", where, room.platform)
 
 
 def _close_case(case: Case, at: datetime) -> None:

@@ -14,11 +14,11 @@ from dataclasses import asdict, replace
 from functools import partial
 from typing import Any
 
-from bot import bot_posts, cases, copy, filing, search, timeline
+from bot import bot_posts, cases, copy, filing, logs, search, timeline
 from bot.closure import ensure_closed
 from bot.events import CaseEvent
 from bot.membership import ensure_member
-from bot.models import Case, Role, RoomState
+from bot.models import Case, Role, RoomState, utcnow
 from bot.services import Services
 from bot.shifts.handoff import Handoff, ensure_handoff
 from integrations.crm import Person
@@ -40,7 +40,7 @@ def together(steps: list[Callable[[], object]], parallel: int) -> None:
             step()
         return
     with ThreadPoolExecutor(min(len(steps), parallel), thread_name_prefix="open") as pool:
-        futures = [pool.submit(step) for step in steps]
+        futures = [pool.submit(logs.carried(step)) for step in steps]
     errors = [e for f in futures if (e := f.exception()) is not None]
     if errors:
         raise errors[0]
@@ -52,6 +52,10 @@ class Lifecycle:
 
     # -- entry point -----------------------------------------------------------------------------
     def handle_case_event(self, event: CaseEvent) -> None:
+        with logs.about_case(event.case.number):
+            self._handle_case_event(event)
+
+    def _handle_case_event(self, event: CaseEvent) -> None:
         snap, occurred_at = event.case, event.occurred_at
         if event.reread and self.sv.crm:
             # Outbound payloads are the record at send time, arrive out of order and are unsigned: only the CRM's
@@ -59,7 +63,7 @@ class Lifecycle:
             # otherwise make every real change look older and be ignored).
             fresh = self.sv.crm.read_case(snap.crm_id)
             if fresh is None:
-                log.warning("case %s no longer exists in the CRM; event %s ignored", snap.crm_id, event.event_id)
+                log.warning("no longer exists in the CRM (%s); event %s ignored", snap.crm_id, event.event_id)
                 return
             snap, occurred_at = fresh, fresh.modified_at or occurred_at
         closing = snap.is_closed if event.reread else (event.type == "case.closed" or snap.is_closed)
@@ -73,15 +77,17 @@ class Lifecycle:
             room = cases.room_of(s, case.id)
             if not up.applied:
                 s.rollback()
-                log.info("event %s for case %s is older than the last applied; ignored", event.event_id, snap.number)
+                log.info("event %s is older than the last applied; ignored", event.event_id)
                 return
             if room and room.state == RoomState.CLOSED:
                 s.commit()
-                log.info("case %s: room is closed; event %s does not reopen it", snap.number, event.event_id)
+                log.info("room is closed; event %s does not reopen it", event.event_id)
                 return
             if event.reread:
                 # A CRM that only says "this case changed" (Salesforce): what happened follows from the record.
                 kind = "case.closed" if closing else "case.opened" if up.first else "case.updated"
+            if up.first:
+                log.info("opened (%s, %s): a room on %s follows", snap.status or "no status", snap.subject, platform)
             timeline.record(
                 s,
                 case.id,
@@ -211,21 +217,28 @@ class Lifecycle:
 
         with sv.db.session() as s:
             room = cases.ensure_room_row(s, case, platform)
-            if room.state == RoomState.OPENING:
+            ready = room.state == RoomState.OPENING
+            if ready:
                 cases.set_state(s, room, RoomState.OPEN, sv.clock())
             s.commit()
+        if ready:
+            took = (utcnow() - case.created_at).total_seconds() * 1000  # wall time: the row's stamp is wall time
+            log.info("room ready on %s in %.0f ms: %s", platform, took, sv.stable_url(case.number))
 
     # -- rotation ----------------------------------------------------------------------------------
     def rotate(self, payload: dict[str, Any]) -> None:
         """Owner changed in the CRM (a ``ROTATE_KIND`` job, queued behind the event in the case's lane): the new
         engineer is in the room (and re-invited if they had left); the handoff card goes to the room, the
         timeline and the CRM once per event."""
+        with logs.about_case(payload.get("number")):
+            self._rotate(payload)
+
+    def _rotate(self, payload: dict[str, Any]) -> None:
         key = f"handoff:{payload['event_id']}"
         previous = Person(**payload["previous"]) if payload.get("previous") else None
         reason = copy.OWNER_CHANGED if previous else copy.TAKEN_FROM_QUEUE
         handoff = Handoff(payload["crm_id"], Person(**payload["to"]), key, reason, previous, taken=previous is None)
-        outcome = ensure_handoff(self.sv, handoff)
-        log.info("case %s: owner change %s: %s", payload["number"], payload["event_id"], outcome)
+        ensure_handoff(self.sv, handoff)
 
     # -- failure -----------------------------------------------------------------------------------
     def mark_failed(self, crm_id: str, error: str) -> None:

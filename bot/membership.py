@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -12,6 +14,8 @@ from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.crm import Person
 from integrations.messaging import MemberOutcome
+
+log = logging.getLogger(__name__)
 
 # Statuses that an automatic "ensure" leaves alone. A refusal is settled too: it was told to the room
 # and the CRM once; `/case invite` is how a person asks again.
@@ -118,10 +122,12 @@ def ensure_member(
             p.status, p.status_reason = ParticipantStatus.REFUSED, result.reason
             text = copy.refused(email, result.reason)
             timeline.record(s, case_id, timeline.Kind.ERROR, text, at=now, data={"email": email})
+            log.warning("%s %s refused by %s: %s", role, email, platform, result.reason)
         else:
             p.status = ParticipantStatus.INVITED if result.outcome == MemberOutcome.INVITED else ParticipantStatus.ADDED
             p.platform_user_id = result.member_id or p.platform_user_id
             verb = "invited" if result.outcome == MemberOutcome.INVITED else "added"
+            log.info("%s %s %s on %s", role, email, verb, platform)
             timeline.record(
                 s,
                 case_id,

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable
 
 import handlers.commands  # noqa: F401  (registers the command families)
-from bot import bot_posts, cases, message_entries, timeline
+from bot import bot_posts, cases, logs, message_entries, timeline
 from bot.commands import Invocation, Reply, parse
 from bot.events import CommandRequest
 from bot.membership import participant_for
@@ -31,8 +31,9 @@ def run(sv: Services, job: Job) -> None:
         messenger.reply_private(req.room_id, req.actor.user_id, NOT_A_CASE_ROOM, reply_token=req.reply_token)
         return
     case, room = found
-    role = _role(sv, req, case, may_ask_platform=True)
-    reply = _answer(sv, req, case, room, role, f"command:{job.key or job.id}")
+    with logs.about_case(case.number):  # an invitation's lines name the case
+        role = _role(sv, req, case, may_ask_platform=True)
+        reply = _answer(sv, req, case, room, role, f"command:{job.key or job.id}")
     if not reply.text:
         return
     if reply.public:

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlmodel import col
 
-from bot import copy, shifts
+from bot import copy, logs, shifts
 from bot.models import Case, Job, Room, RoomState
 from bot.services import Services
 from bot.shifts.handoff import Handoff, ensure_handoff
@@ -61,18 +61,19 @@ def start(sv: Services, job: Job) -> None:
     local = shift.local_start.strftime("%H:%M %a %d %b %Z")
     with sv.db.session() as s:
         q = (
-            select(col(Case.crm_id), col(Case.priority))
+            select(col(Case.crm_id), col(Case.number), col(Case.priority))
             .join(Room, col(Room.case_id) == col(Case.id))
             .where(col(Room.state) == RoomState.OPEN, col(Case.is_closed).is_(False))
             .order_by(col(Case.id))
         )
         open_cases = s.execute(q).all()
         n = 0
-        for crm_id, priority in open_cases:
+        for crm_id, number, priority in open_cases:
             if not shifts.follows_the_sun(sv.settings, priority or ""):
                 continue
             payload = {
                 "crm_id": crm_id,
+                "number": number,
                 "shift": shift.key,
                 "reason": copy.shift_starts(shift.region.name, local),
                 "engineer": {"email": engineer.email, "name": engineer.name, "timezone": engineer.timezone},
@@ -87,4 +88,5 @@ def start(sv: Services, job: Job) -> None:
 def case(sv: Services, job: Job) -> None:
     p = job.payload
     handoff = Handoff(p["crm_id"], Person(**p["engineer"]), f"handoff:shift:{p['shift']}", p["reason"])
-    log.info("case %s, %s: %s", p["crm_id"], p["shift"], ensure_handoff(sv, handoff))
+    with logs.about_case(p.get("number")):  # queued before the number was in the payload: no number
+        log.debug("%s (%s): %s", p["shift"], p["crm_id"], ensure_handoff(sv, handoff))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
-from bot import cases
+from bot import cases, copy
 from bot.models import JobStatus
 from tests.doubles import SharedState
 from tests.support import case_event, encode, runtime, signed_headers
@@ -97,7 +99,10 @@ def test_concurrent_deliveries_and_workers_make_one_room(db_url: str, state_file
     assert rt.queue.counts() == {JobStatus.DONE: 4}
 
 
-def test_rotation_invites_the_new_engineer_keeps_the_old_and_posts_one_handoff(db_url: str, state_file: Path) -> None:
+def test_rotation_invites_the_new_engineer_keeps_the_old_and_posts_one_handoff(
+    db_url: str, state_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     rt, _ = runtime(db_url, state_file)
     client = TestClient(rt.app)
     deliver(client, case_event())
@@ -115,6 +120,9 @@ def test_rotation_invites_the_new_engineer_keeps_the_old_and_posts_one_handoff(d
     handoffs = [c["text"] for c in state.calls("post") if "Kenji" in c["text"]]
     assert len(handoffs) == 1 and "Ada" in handoffs[0]
     assert any("Kenji" in c["text"] for c in state.calls("crm.add_comment"))
+    told = [r.getMessage() for r in caplog.records if getattr(r, "case", None) == "00001234"]
+    assert [m for m in told if m.startswith("handed to ")] == [
+        f"handed to kenji@support.example from ada@support.example: {copy.OWNER_CHANGED}"], told  # fmt: skip
 
 
 def test_out_of_order_events_never_reopen_a_closed_room_and_the_newest_wins(db_url: str, state_file: Path) -> None:

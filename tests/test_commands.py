@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,10 @@ def test_parse_handles_prefix_quotes_and_unbalanced_quotes() -> None:
     assert parse("   ") == ("help", [], "")
 
 
-def test_the_customer_invites_a_colleague_but_not_an_outsider(opened: Runtime, state_file: Path) -> None:
+def test_the_customer_invites_a_colleague_but_not_an_outsider(
+    opened: Runtime, state_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
     state = SharedState(state_file)
     added = ask(opened, state_file, "invite dave@customer.example", CAROL)
     assert added == "Carol added dave@customer.example to the room."
@@ -89,6 +93,9 @@ def test_the_customer_invites_a_colleague_but_not_an_outsider(opened: Runtime, s
     answer = ask(opened, state_file, "invite gone@refused.example", ADA)
     assert "could not be added" in answer
     assert any("Could not add gone@refused.example" in c["text"] for c in state.calls("post"))
+    told = [(r.levelname, r.getMessage()) for r in caplog.records if getattr(r, "case", None) == "00001234"]
+    assert ("INFO", "member dave@customer.example added on webex") in told, told
+    assert [m for level, m in told if level == "WARNING" and m.startswith("member gone@refused.example refused by")]
 
 
 def test_invite_and_remove_answer_bad_arguments_with_their_usage(opened: Runtime, state_file: Path) -> None:

@@ -197,5 +197,8 @@ def test_the_compose_services_as_written_make_one_deployment(tmp_path: Path, pg_
             return len(channels) == 1 and bool(emu.channel_messages(channels[0]["id"]))
 
         wait_until(one_channel, 60, lambda: f"{emu.snapshot()['channels']}\n{worker.output()}")
+        # The worker's log tells it in a line a person reads, naming the case.
+        wait_until(lambda: "INFO bot.lifecycle: case 00001234: room ready on slack in " in worker.output(), 30,
+                   worker.output)  # fmt: skip
     # Stopped, the replica fails the image's health check: the check can tell.
     assert not checks(health, 8000, ports["serve-1"])

@@ -9,6 +9,7 @@ here: its folder, holding its ``.dist-info``, is put on ``PYTHONPATH`` of a ``ca
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import subprocess
@@ -44,7 +45,8 @@ def run(tmp_path: Path, *args: str, **values: str) -> subprocess.CompletedProces
 def serving(tmp_path: Path) -> Iterator[httpx.Client]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = plugin_env(tmp_path, PARLEY_TOKEN=TOKEN, LEDGER_SECRET=SECRET, CASEROOM_PUBLIC_URL=base)
+    env = plugin_env(tmp_path, PARLEY_TOKEN=TOKEN, LEDGER_SECRET=SECRET, CASEROOM_PUBLIC_URL=base,
+                     CASEROOM_LOG_FORMAT="json")  # fmt: skip
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen([CASEROOM, "serve", "--port", str(port)], cwd=tmp_path, env=env, stdout=log,
                             stderr=subprocess.STDOUT)  # fmt: skip
@@ -124,6 +126,14 @@ def test_a_plugin_installed_apart_carries_a_case_from_its_crm_to_its_platform_an
         assert filed.count("printer.log") == 1, filed
         assert 'caseroom_webhook_seconds_count{source="parley"}' in client.get("/metrics").text
     assert "conversations/messages" not in (tmp_path / "serve.log").read_text()  # its SDK's lines: debug only
+    # The case's life, one JSON object a line, each naming the case.
+    lines = [json.loads(line) for line in (tmp_path / "serve.log").read_text().splitlines()]
+    told = [line["message"] for line in lines if line.get("case") == "00004242"]
+    assert told[0] == "opened (new, Printer on fire): a room on parley follows", told
+    assert any(re.fullmatch(r"room ready on parley in \d+ ms: http://127\.0\.0\.1:\d+/rooms/00004242", m) for m in told)
+    assert {f"customer {CUSTOMER} added on parley", f"engineer {ENGINEER} added on parley"} <= set(told), told
+    assert told[-1] == "closed: the transcript and 1 file(s) filed on the ledger case; members removed and room " \
+                       "archived on parley", told
 
 
 def test_a_plugins_settings_cli_and_platform_name_are_the_cores_own(tmp_path: Path) -> None:

@@ -78,6 +78,7 @@ def ensure_handoff(sv: Services, h: Handoff) -> str:
         entry = timeline.keyed(s, case_id, h.key)
         assert entry is not None and entry.id is not None
     _finish(sv, case_id, h.crm_id, platform, room_id, entry.id, str(data["from"] or ""))
+    log.info("handed to %s from %s: %s", h.to.email, previous.email if previous else "the queue", h.reason)
     return "handed over"
 
 
