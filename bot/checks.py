@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from bot import schema
-from bot.config import Settings
+from bot.config import PluginSettings, Settings
 from bot.db import DatabaseUnreachable, display_url, normalise_url, unreachable
 from bot.plugins import Plugin, Verdict
 
@@ -25,10 +25,15 @@ def configured_platforms(settings: Settings, plugins: Iterable[Plugin]) -> list[
     return sorted(p.platform for p in plugins if p.platform and p.settings and settings.section(p.settings).configured)
 
 
+def _switches(model: type[PluginSettings]) -> str:
+    """The variables that switch a plugin on, as an operator would set them."""
+    return " and ".join(model.variable(f) for f in model.switch_on)
+
+
 def _state(settings: Settings, plugin: Plugin) -> str:
     if plugin.settings is None or settings.section(plugin.settings).configured:
         return "configured"
-    wanted = " and ".join(plugin.settings.variable(f) for f in plugin.settings.switch_on)
+    wanted = _switches(plugin.settings)
     return f"not configured: set {wanted}" if wanted else "not configured"
 
 
@@ -74,8 +79,7 @@ def nothing_to_serve(settings: Settings, plugins: Sequence[Plugin], *, sandbox: 
     process would start the sandbox (``caseroom serve`` does; a ``caseroom worker`` never does)."""
     if (sandbox and settings.sandbox_mode) or configured_platforms(settings, plugins):
         return None
-    wanted = [f"{p.platform}: {' and '.join(p.settings.variable(f) for f in p.settings.switch_on) or 'its settings'}"
-              for p in plugins if p.platform and p.settings]  # fmt: skip
+    wanted = [f"{p.platform}: {_switches(p.settings) or 'its settings'}" for p in plugins if p.platform and p.settings]
     why = ("the sandbox is off (CASEROOM_SANDBOX=false)" if sandbox
            else "a worker never starts the sandbox (it runs inside `caseroom serve`)")  # fmt: skip
     fix = ", or unset CASEROOM_SANDBOX to try CaseRoom against the local emulators" if sandbox else ""

@@ -40,8 +40,12 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(message: str, code: int) -> NoReturn:
+def _say_error(message: str) -> None:
     err.print(f"[red]caseroom: {escape(message)}[/red]")
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    _say_error(message)
     raise typer.Exit(code)
 
 
@@ -258,5 +262,5 @@ def main() -> None:
     try:
         build()()
     except (ConfigError, schema.SchemaError, DatabaseUnreachable) as exc:
-        err.print(f"[red]caseroom: {escape(str(exc))}[/red]")
+        _say_error(str(exc))  # raised outside a command's own handling: typer.Exit would be a traceback here
         sys.exit(2)

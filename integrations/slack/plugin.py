@@ -28,7 +28,8 @@ class SlackPlugin:
     settings = SlackSettings
 
     def probe(self, settings: Settings) -> list[Verdict]:
-        return [probe.bot_token(settings.section(SlackSettings), web_client(settings.section(SlackSettings), 10))]
+        s = settings.section(SlackSettings)
+        return [probe.bot_token(s, web_client(s, timeout=10))]
 
     def build(self, ctx: PluginContext) -> PluginParts | None:
         s = ctx.settings.section(SlackSettings)
