@@ -15,7 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from bot import schema
 from bot.config import PluginSettings, Settings
-from bot.db import DatabaseUnreachable, display_url, normalise_url, unreachable
+from bot.db import DatabaseUnreachable, display_url, normalise_url, sqlite_file, unreachable
 from bot.plugins import Plugin, Verdict
 
 CONNECT_TIMEOUT = 5  # seconds; a check that hangs on a firewalled port is no answer
@@ -107,9 +107,9 @@ def probe_database(url: str) -> Verdict:
     parsed = make_url(normalise_url(url))
     engine: Engine
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
+        path = sqlite_file(parsed)
+        if path is None:
             return Verdict("database", True, "SQLite in memory: nothing is kept after the process ends")
-        path = Path(parsed.database).resolve()
         if not path.exists():
             return _future_sqlite(path)
         engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", poolclass=NullPool)

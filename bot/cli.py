@@ -21,14 +21,17 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bot import checks, figures, logs, metrics, schema
+from bot import checks, cli_help, figures, logs, metrics, schema
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import Database, DatabaseUnreachable
+from bot.db import Database, DatabaseUnreachable, display_url, existing
+from bot.jobs import JobQueue
 from bot.logs import LogFormat
+from bot.models import JobStatus
 from bot.plugins import SandboxRun, discover, quiet_loggers
 from bot.runtime import Runtime
 
 log = logging.getLogger("caseroom")
+cli_help.install()
 app = typer.Typer(help="CaseRoom: a chat room for every support case.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and operate the durable job queue.", invoke_without_command=True)
 app.add_typer(jobs_app, name="jobs")
@@ -82,8 +85,8 @@ def _logging(level: LogLevel, fmt: LogFormat) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
     log_level: LevelOption = LogLevel.INFO,
     log_format: FormatOption = LogFormat.TEXT,
 ) -> None:
@@ -101,7 +104,8 @@ def serve(
             sandbox_stop()
         raise
     runtime.start_background()
-    log.info("CaseRoom serving on http://%s:%d (database: %s, platforms: %s, CRM: %s)", host, port, runtime.db.dialect,
+    log.info("CaseRoom serving on http://%s:%d (database: %s, platforms: %s, CRM: %s)", host, port,
+             display_url(settings.database_url),
              ", ".join(sorted(runtime.services.messaging)) or "none",
              runtime.services.crm.name if runtime.services.crm else "none")  # fmt: skip
     try:
@@ -115,9 +119,10 @@ def serve(
 
 @app.command()
 def worker(
-    count: Annotated[int, typer.Option(help="Worker threads.")] = 2,
-    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port.")] = None,
-    metrics_host: Annotated[str, typer.Option(help="Address for --metrics-port.")] = "127.0.0.1",
+    count: Annotated[int, typer.Option(metavar="N", min=1, help="Worker threads.")] = 2,
+    metrics_port: Annotated[int | None, typer.Option(metavar="PORT",
+                                                     help="Serve Prometheus metrics on this port.")] = None,
+    metrics_host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address for --metrics-port.")] = "127.0.0.1",
     log_level: LevelOption = LogLevel.INFO,
     log_format: FormatOption = LogFormat.TEXT,
 ) -> None:
@@ -135,7 +140,7 @@ def worker(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("%d workers running; Ctrl-C to stop", count)
+    log.info("%d workers running on %s; Ctrl-C to stop", count, display_url(settings.database_url))
     stop.wait()
     runtime.stop()
 
@@ -143,38 +148,56 @@ def worker(
 @jobs_app.callback()
 def jobs_list(
     ctx: typer.Context,
-    status: Annotated[str | None, typer.Option(help="queued, running, done or dead.")] = None,
-    limit: int = 50,
+    status: Annotated[JobStatus | None, typer.Option(case_sensitive=False, help="Only jobs in this state.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", min=1, help="Show at most N jobs, newest first.")] = 50,
 ) -> None:
-    """List jobs (dead letters first to look at: --status dead)."""
+    """List jobs, newest first, with how many are in each state (dead letters to look at: --status dead)."""
     if ctx.invoked_subcommand:
         return
-    runtime = Runtime(_settings(), plugins=[])
-    counts = runtime.queue.counts()
+    queue = _queue()
+    try:
+        counts = queue.counts()
+        found = queue.list(status, limit)
+    finally:
+        queue.db.dispose()
     console.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "no jobs")
+    if not found:
+        if counts:
+            console.print(f"no {status} jobs" if status else "no jobs")
+        return
     table = Table("id", "kind", "status", "attempts", "run at", "last error")
-    for job in runtime.queue.list(status, limit):
+    for job in found:
         table.add_row(str(job.id), job.kind, job.status, f"{job.attempts}/{job.max_attempts}",
-                      job.run_at.isoformat(timespec="seconds"), (job.last_error or "")[:80])  # fmt: skip
+                      job.run_at.isoformat(timespec="seconds"), escape((job.last_error or "")[:80]))  # fmt: skip
     console.print(table)
 
 
+def _queue() -> JobQueue:
+    """The job queue of a database that is already there and current (reading jobs creates nothing)."""
+    settings = _settings()
+    return JobQueue(schema.opened_current(settings.database_url), max_attempts=settings.job_max_attempts)
+
+
 @jobs_app.command("retry")
-def jobs_retry(job_id: int) -> None:
+def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="JOB_ID", help="The id `caseroom jobs` shows.")]) -> None:
     """Replay a dead-lettered job now, with a fresh attempt budget."""
-    runtime = Runtime(_settings(), plugins=[])
+    queue = _queue()
     try:
-        job = runtime.queue.retry(job_id)
+        job = queue.retry(job_id)
     except (LookupError, ValueError) as exc:
         _fail(str(exc), 1)
+    finally:
+        queue.db.dispose()
     console.print(f"job {job.id} ({job.kind}) queued again")
 
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the schema migrations this release brings (safe with replicas running: they wait on a lock)."""
-    db = Database(_settings().database_url)
+    url = _settings().database_url
+    db = Database(url)
     before = schema.status(db)
+    console.print(f"database {display_url(url)}")
     if before.up_to_date:
         console.print(before.describe())
     else:
@@ -187,14 +210,22 @@ def db_upgrade() -> None:
 @db_app.command("status")
 def db_status() -> None:
     """Say which revision the database is at and whether this release can run on it (exit 1 if not)."""
-    st = schema.status(Database(_settings().database_url))
+    url = _settings().database_url
+    db = existing(url)
+    try:
+        st = schema.status(db)
+    finally:
+        db.dispose()
+    console.print(f"database {display_url(url)}")
     console.print(st.describe())
     if not st.up_to_date:
         raise typer.Exit(1)
 
 
 @db_app.command("revision")
-def db_revision(message: Annotated[str, typer.Argument(help="What the migration does, in a few words.")]) -> None:
+def db_revision(
+    message: Annotated[str, typer.Argument(metavar="MESSAGE", help="What the migration does, in a few words.")],
+) -> None:
     """(Developers) Write the next migration in bot/migrations/versions from the models, to be read and edited."""
     with tempfile.TemporaryDirectory() as scratch:
         db = Database(f"sqlite:///{scratch}/scratch.db")
@@ -250,11 +281,19 @@ def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, 
 
 
 def build() -> typer.Typer:
-    """The whole CLI: the core's commands plus those the integrations contribute (``caseroom.cli``)."""
-    mounted = {group.name for group in app.registered_groups}
+    """The whole CLI: the core's commands plus those the integrations contribute (``caseroom.cli``). An entry point
+    names a ``typer.Typer`` (a group: ``caseroom <name> <command>``) or a function (one command: ``caseroom <name>``,
+    whose usage then promises no subcommands it does not have)."""
+    mounted = {group.name for group in app.registered_groups} | {cmd.name for cmd in app.registered_commands}
     for ep in entry_points(group="caseroom.cli"):
-        if ep.name not in mounted:
-            app.add_typer(ep.load(), name=ep.name)
+        if ep.name in mounted:
+            continue
+        contributed = ep.load()
+        if isinstance(contributed, typer.Typer):
+            app.add_typer(contributed, name=ep.name)
+        else:
+            app.command(ep.name)(contributed)
+        mounted.add(ep.name)
     return app
 
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 from pydantic import AfterValidator, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.db import absolute_sqlite
+
 
 class ConfigError(Exception):
     """Settings are missing or wrong; the message names each variable and what is wrong with it."""
@@ -115,7 +117,7 @@ class Settings(BaseSettings):
     def _known_database(cls, v: str) -> str:
         if not v.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")):
             raise ValueError("must be a sqlite:/// or postgresql:// URL")
-        return v
+        return absolute_sqlite(v)
 
     @field_validator("public_url")
     @classmethod

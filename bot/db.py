@@ -31,11 +31,39 @@ class DatabaseUnreachable(RuntimeError):
     """The database cannot be reached or opened; the message names it (password hidden) and the driver's reason."""
 
 
+def sqlite_file(url: str | URL) -> Path | None:
+    """The absolute path of a SQLite database's file; None for PostgreSQL or SQLite in memory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database or "").expanduser().resolve()
+
+
+def absolute_sqlite(url: str) -> str:
+    """The URL with a relative SQLite path resolved against the current directory, once, when the settings are
+    read: whatever directory the process works in later, and whatever it shows, it is the same file."""
+    path = sqlite_file(url)
+    if path is None:
+        return url
+    return make_url(url).set(database=str(path)).render_as_string(hide_password=False)
+
+
+def existing(url: str) -> Database:
+    """A database that is already there, for a command that only reads it or mends its rows: a SQLite file that
+    does not exist is an error naming it, never an empty database made somewhere unexpected."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise DatabaseUnreachable(f"no database at {path}: nothing has been stored there (CASEROOM_DATABASE_URL "
+                                  "names it; `caseroom serve` or `caseroom db upgrade` creates it)")  # fmt: skip
+    return Database(url)
+
+
 def display_url(url: str | URL) -> str:
     """The URL as an operator should see it: the password hidden, a SQLite path made absolute."""
+    path = sqlite_file(url)
+    if path is not None:
+        return f"sqlite:///{path}"
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return f"sqlite:///{Path(parsed.database or '').resolve()}"
     # As operators write it (postgresql://), not with the driver this code picked.
     return parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
 

@@ -23,7 +23,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import SQLModel
 
 from bot import models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from bot.db import Database, DatabaseUnreachable, advisory_key, unreachable
+from bot.db import Database, DatabaseUnreachable, advisory_key, existing, unreachable
 
 BASELINE = "0001"  # the schema of the last release without migrations (commit 86abc16)
 LOCK = "caseroom:schema"
@@ -125,6 +125,21 @@ def upgrade(db: Database, *, say: Callable[[str], None] = lambda _line: None) ->
         command.upgrade(cfg, "head")
 
     return _locked(db, run)
+
+
+def opened_current(url: str) -> Database:
+    """The database of a command that reads it or mends its rows (`jobs`, `transcript`): never created here (a
+    missing SQLite file is an error naming it) and refused, saying what to run, unless its schema is current."""
+    db = existing(url)
+    try:
+        found = status(db)
+    except DatabaseUnreachable:
+        db.dispose()
+        raise
+    if not found.up_to_date:
+        db.dispose()
+        raise SchemaError(found.describe())
+    return db
 
 
 def prepare(db: Database) -> None:

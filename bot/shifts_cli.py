@@ -1,6 +1,6 @@
 """`caseroom shifts [--tz ZONE]`: the follow-the-sun rota, who is on duty now and next, in your time zone.
 
-Mounted by the ``caseroom.cli`` entry point ``shifts = "bot.shifts_cli:app"``.
+Mounted as one command by the ``caseroom.cli`` entry point ``shifts = "bot.shifts_cli:show"``.
 """
 
 from __future__ import annotations
@@ -17,20 +17,18 @@ from bot import shifts
 from bot.config import ConfigError, load_settings
 from bot.shifts.rota import DAY_NAMES, RotaError, Shift, load
 
-app = typer.Typer(help="Show the follow-the-sun rota: who is on duty now and next.", invoke_without_command=True)
 err = Console(stderr=True, soft_wrap=True)  # a long message is one line, never cut at 80 columns
 
 
-@app.callback()
 def show(
-    ctx: typer.Context,
-    tz: Annotated[str | None, typer.Option(help="Show times in this IANA zone (default: this computer's).")] = None,
-    at: Annotated[str | None, typer.Option(help="Look at another instant (ISO 8601, e.g. 2026-10-26T07:00Z).")] = None,
-    file: Annotated[str | None, typer.Option(help="The shifts file (default: CASEROOM_SHIFTS_FILE).")] = None,
+    tz: Annotated[str | None, typer.Option(metavar="ZONE",
+                                           help="Show times in this IANA zone (default: this computer's).")] = None,
+    at: Annotated[str | None, typer.Option(metavar="WHEN",
+                                           help="Look at another instant (ISO 8601, e.g. 2026-10-26T07:00Z).")] = None,
+    file: Annotated[str | None, typer.Option(metavar="FILE",
+                                             help="The shifts file (default: CASEROOM_SHIFTS_FILE).")] = None,
 ) -> None:
-    """Per region: the shift under way and its engineer, then the next shift and its engineer."""
-    if ctx.invoked_subcommand:
-        return
+    """Show the follow-the-sun rota: per region, who is on duty now and who is next."""
     viewer = _zone(tz)
     now = _instant(at)
     rota = _rota(file)

@@ -17,7 +17,7 @@ from rich.text import Text
 
 from bot import cases, schema, search, transcript
 from bot.config import ConfigError, Settings, load_settings
-from bot.db import Database
+from bot.db import DatabaseUnreachable
 from bot.jobs import JobQueue
 from bot.services import Services
 
@@ -31,20 +31,21 @@ def _services() -> Services:
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    db = Database(settings.database_url)
     try:
-        schema.prepare(db)
-    except schema.SchemaError as exc:
-        console.print(f"[red]{exc}[/red]")
+        db = schema.opened_current(settings.database_url)  # reading transcripts creates no database
+    except (schema.SchemaError, DatabaseUnreachable) as exc:
+        console.print(Text(f"caseroom: {exc}", style="red"))  # as every command says it
         raise typer.Exit(2) from None
     return Services(settings, db, JobQueue(db))
 
 
 @app.command()
 def export(
-    case: Annotated[str, typer.Argument(help="Case number, as in the CRM.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="html, json or md.")] = "html",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write; standard output if omitted.")] = None,
+    case: Annotated[str, typer.Argument(metavar="CASE", help="Case number, as in the CRM.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", metavar="|".join(transcript.FORMATS),
+                                     help="The transcript's format.")] = "html",
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE",
+                                             help="File to write; standard output if omitted.")] = None,
 ) -> None:
     """Write a case's transcript, read from its timeline a page at a time as it is written."""
     if fmt not in transcript.FORMATS:
@@ -82,8 +83,8 @@ def export(
 
 @app.command("search")
 def search_cmd(
-    words: Annotated[list[str], typer.Argument(help="Words that must all appear.")],
-    limit: Annotated[int, typer.Option(help="How many cases to show.")] = 10,
+    words: Annotated[list[str], typer.Argument(metavar="WORDS", help="Words that must all appear.")],
+    limit: Annotated[int, typer.Option(metavar="N", min=1, help="How many cases to show.")] = 10,
     closed: Annotated[bool, typer.Option("--closed", help="Only resolved (closed) cases.")] = False,
 ) -> None:
     """The cases whose messages, notes, subject or description contain the words, best first."""

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot import shifts
+from bot.cli import build
 from bot.config import ConfigError, load_settings
 from bot.events import Actor, CommandRequest
 from bot.models import Job
 from bot.runtime import Runtime
 from bot.shifts.rota import RotaError, parse
-from bot.shifts_cli import app as shifts_cli
 from handlers import command_requests, shift_handoffs
 from integrations.crm import Person
 from tests.doubles import SharedState
@@ -273,12 +273,12 @@ def test_case_handoff_to_the_next_on_duty_or_to_someone_named(db_url: str, state
 
 def test_shifts_cli_shows_who_is_on_duty_now_and_next_in_the_viewers_zone(tmp_path: Path) -> None:
     rota = rota_file(tmp_path)
-    args = ["--tz", "Europe/Amsterdam", "--at", "2026-11-17T10:00Z", "--file", str(rota)]
-    result = CliRunner().invoke(shifts_cli, args, env={"COLUMNS": "200"})
+    args = ["shifts", "--tz", "Europe/Amsterdam", "--at", "2026-11-17T10:00Z", "--file", str(rota)]
+    result = CliRunner().invoke(build(), args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     lines = {line.split("│")[1].strip(): line for line in result.output.splitlines() if line.count("│") > 4}
     assert "Ada <ada@support.example>" in lines["EMEA"] and "until Tue 17 Nov 17:00 CET" in result.output
     assert "off duty" in lines["APAC"] and "Wed 18 Nov 01:00 CET" in lines["APAC"]
     assert "Tue 17 Nov 17:00 CET" in lines["AMER"] and "Lee <lee@support.example>" in lines["AMER"]
-    bad = CliRunner().invoke(shifts_cli, ["--tz", "Mars/Olympus", "--file", str(rota)])
+    bad = CliRunner().invoke(build(), ["shifts", "--tz", "Mars/Olympus", "--file", str(rota)])
     assert bad.exit_code == 2 and "not an IANA time zone" in bad.output

@@ -14,7 +14,7 @@ from sqlalchemy import Column, Index, MetaData, String
 from sqlmodel import SQLModel, col, select
 
 from bot import cases, schema, search, timeline
-from bot.db import Database
+from bot.db import Database, display_url
 from bot.models import CaseFile, CrmWrite, Delivery, Job, JobStatus, Participant, Room
 from tests.support import caseroom, runtime
 
@@ -83,9 +83,9 @@ def test_a_database_of_the_release_before_migrations_upgrades_with_its_cases_int
     upgraded = caseroom(tmp_path, db_url, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded
     assert f"database upgraded from revision none to {schema.head()}" in upgraded.stdout
-    assert caseroom(tmp_path, db_url, "db", "status").stdout.strip() == (
-        f"the database schema is current (revision {schema.head()})"
-    )
+    assert caseroom(tmp_path, db_url, "db", "status").stdout.strip().splitlines() == [
+        f"database {display_url(db_url)}", f"the database schema is current (revision {schema.head()})"
+    ]
 
     rt, _crm = runtime(db_url, state_file)  # starts: the schema is its own now
     try:

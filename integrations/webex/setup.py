@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
+from urllib.parse import urlsplit
 
+import requests
 import typer
 from rich.console import Console
+from rich.text import Text
 from webexpythonsdk import WebexAPI
 
 from bot.config import ConfigError, load_settings
+from integrations.messaging import PlatformError
 from integrations.webex.client import api
 from integrations.webex.errors import WebexCalls
 from integrations.webex.inbound import PATH
@@ -18,7 +24,13 @@ from integrations.webex.settings import WebexSettings
 
 app = typer.Typer(help="Webex: webhooks and set-up.", no_args_is_help=True)
 console = Console(soft_wrap=True)  # tokens and URLs stay whole, whatever the width
+err = Console(stderr=True, soft_wrap=True)
 PREFIX = "caseroom"
+TOKEN_VARIABLES = {"bot": "WEBEX_ACCESS_TOKEN", "observer": "WEBEX_OBSERVER_TOKEN"}
+
+
+class SetupError(Exception):
+    """Set-up cannot go on; the message says with which token and what Webex answered."""
 
 
 @dataclass(frozen=True)
@@ -49,23 +61,52 @@ def sync(clients: dict[str, WebexAPI], target: str, secret: str) -> list[str]:
     done: list[str] = []
     calls = WebexCalls()  # a one-off set-up, apart from any runtime's pacing and health
     for who, client in clients.items():
-        existing = _list(calls, client)
-        keep: set[str] = set()
-        for owner, w in wanted("observer" in clients):
-            if owner != who:
-                continue
-            match = next((h for h in existing if _same(h, w, target, secret)), None)
-            if match is None:
-                match = _create(calls, client, w, target, secret)
-                done.append(f"created {who}: {w.name} -> {target}")
-            else:
-                done.append(f"kept    {who}: {w.name}")
-            keep.add(match.id)
-        for h in existing:
-            if h.id not in keep and (h.name or "").startswith(PREFIX):
-                _delete(calls, client, h.id)
-                done.append(f"removed {who}: {h.name} -> {h.targetUrl} (stale)")
+        with _refused_as_setup_error(who):
+            done += _sync_one(calls, who, client, target, secret, observer="observer" in clients)
     return done
+
+
+def _sync_one(calls: WebexCalls, who: str, client: WebexAPI, target: str, secret: str, *, observer: bool) -> list[str]:
+    done: list[str] = []
+    existing = _list(calls, client)
+    keep: set[str] = set()
+    for owner, w in wanted(observer):
+        if owner != who:
+            continue
+        match = next((h for h in existing if _same(h, w, target, secret)), None)
+        if match is None:
+            match = _create(calls, client, w, target, secret)
+            done.append(f"created {who}: {w.name} -> {target}")
+        else:
+            done.append(f"kept    {who}: {w.name}")
+        keep.add(match.id)
+    for h in existing:
+        if h.id not in keep and (h.name or "").startswith(PREFIX):
+            _delete(calls, client, h.id)
+            done.append(f"removed {who}: {h.name} -> {h.targetUrl} (stale)")
+    return done
+
+
+def registered_secret(clients: dict[str, WebexAPI], target: str) -> str | None:
+    """The secret CaseRoom's webhooks to ``target`` already share, if they do: set-up run again without
+    WEBEX_WEBHOOK_SECRET keeps it, so the webhooks stay as they are and the service's setting stays right."""
+    calls = WebexCalls()
+    found: set[str | None] = set()
+    for who, client in clients.items():
+        with _refused_as_setup_error(who):
+            found |= {getattr(h, "secret", None) for h in _list(calls, client)
+                      if (h.name or "").startswith(PREFIX) and h.targetUrl == target}  # fmt: skip
+    return found.pop() if len(found) == 1 else None  # none, or several (or one unknown): nothing to keep
+
+
+@contextmanager
+def _refused_as_setup_error(who: str) -> Iterator[None]:
+    try:
+        yield
+    except PlatformError as exc:
+        if isinstance(exc.__cause__, requests.ConnectionError | requests.Timeout):
+            raise SetupError(f"cannot reach Webex: {exc}") from exc
+        raise SetupError(f"{exc} (using the {who} token, {TOKEN_VARIABLES[who]})") from exc
 
 
 def _list(calls: WebexCalls, client: WebexAPI) -> list[Any]:
@@ -73,9 +114,10 @@ def _list(calls: WebexCalls, client: WebexAPI) -> list[Any]:
 
 
 def _same(hook: Any, w: Wanted, target: str, secret: str) -> bool:
+    # A listing without the secret cannot prove it matches: the webhook is made again with the secret we know.
     return bool(
         hook.name == w.name and hook.targetUrl == target and hook.resource == w.resource and hook.event == w.event
-        and getattr(hook, "secret", secret) == secret and hook.status != "disabled"
+        and getattr(hook, "secret", None) == secret and hook.status != "disabled"
     )  # fmt: skip
 
 
@@ -91,25 +133,47 @@ def _delete(calls: WebexCalls, client: WebexAPI, hook_id: str) -> None:
 
 @app.command("setup")
 def setup(
-    public_url: Annotated[str, typer.Option(help="Where Webex reaches this service (https://...).")],
-    secret: Annotated[str | None, typer.Option(help="Webhook secret; default: WEBEX_WEBHOOK_SECRET or new.")] = None,
+    public_url: Annotated[str, typer.Option(metavar="URL", help="Where Webex reaches this service (https://...).")],
+    secret: Annotated[str | None, typer.Option(
+        metavar="SECRET", help="Webhook secret; default: WEBEX_WEBHOOK_SECRET, else the one registered, else new.",
+    )] = None,
+    allow_http: Annotated[bool, typer.Option(
+        "--allow-http", help="Accept an http:// public URL (a local test: Webex would send every event unencrypted).",
+    )] = False,
 ) -> None:
     """Register (idempotently) the webhooks CaseRoom needs, remove stale ones, print the secret."""
     try:
         settings = load_settings().section(WebexSettings)
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        _fail(str(exc))
     if settings.access_token is None:
-        console.print("[red]WEBEX_ACCESS_TOKEN is not set[/red]")
-        raise typer.Exit(2)
-    configured = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
-    secret = secret or configured or secrets.token_urlsafe(32)
+        _fail("WEBEX_ACCESS_TOKEN is not set: set-up registers the webhooks with the bot's token")
+    target = _target(public_url, allow_http=allow_http)
     clients = {"bot": api(settings.access_token.get_secret_value(), settings.base_url)}
     if settings.observer_token:
         clients["observer"] = api(settings.observer_token.get_secret_value(), settings.base_url)
-    target = public_url.rstrip("/") + PATH
-    for line in sync(clients, target, secret):
-        console.print(line)
+    configured = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    try:
+        secret = secret or configured or registered_secret(clients, target) or secrets.token_urlsafe(32)
+        for line in sync(clients, target, secret):
+            console.print(line)
+    except SetupError as exc:
+        _fail(f"webex setup stopped: {exc}")
     if secret != configured:
         console.print(f"\nSet this in CaseRoom's environment:\n  WEBEX_WEBHOOK_SECRET={secret}")
+
+
+def _target(public_url: str, *, allow_http: bool) -> str:
+    """Where the webhooks point: the public URL (checked) and CaseRoom's Webex path."""
+    parts = urlsplit(public_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        _fail(f"--public-url {public_url!r} is not an http(s) URL with a host, such as https://caseroom.example.com")
+    if parts.scheme == "http" and not allow_http:
+        _fail(f"--public-url {public_url} is not https: Webex would send every event and its signature unencrypted; "
+              "use https://, or pass --allow-http for a local test")  # fmt: skip
+    return public_url.rstrip("/") + PATH
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(Text(f"caseroom: {message}", style="red"))
+    raise typer.Exit(2)

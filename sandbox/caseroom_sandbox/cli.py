@@ -9,20 +9,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-sandbox_app = typer.Typer(help="Run the local Webex, Slack and Salesforce emulators alone.",
-                          invoke_without_command=True)  # fmt: skip
-demo_app = typer.Typer(help="Drive one whole case through CaseRoom and the sandbox, and narrate it.",
-                       invoke_without_command=True)  # fmt: skip
 console = Console(highlight=False)
 
 
-@sandbox_app.callback()
 def sandbox(
-    public_url: Annotated[str, typer.Option(help="Where CaseRoom will listen (webhooks go there).")] = (
+    public_url: Annotated[str, typer.Option(metavar="URL", help="Where CaseRoom will listen (webhooks go there).")] = (
         "http://127.0.0.1:8000"
     ),
 ) -> None:
-    """Start the emulators and print the environment that points CaseRoom at them."""
+    """Run the local Webex, Slack and Salesforce emulators alone.
+
+    Prints the environment that points CaseRoom at them; Ctrl-C stops them.
+    """
     from caseroom_sandbox.launch import launch
 
     sb = launch(public_url)
@@ -39,9 +37,11 @@ def sandbox(
     sb.stop()
 
 
-@demo_app.callback()
 def demo() -> None:
-    """Open a case in the sandbox CRM, talk in the room, rotate, close; print what happened."""
+    """Drive one whole case through CaseRoom and the sandbox, and narrate it.
+
+    Opens a case in the sandbox CRM, talks in its room, rotates it, closes it, and prints what happened.
+    """
     from caseroom_sandbox.demo import run_demo
 
     raise typer.Exit(run_demo())
