@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from enum import StrEnum
 from importlib.metadata import entry_points
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 import uvicorn
@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot import checks, cli_help, figures, logs, metrics, schema
+from bot.cli_errors import err, fail, say_error
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import Database, DatabaseUnreachable, display_url, existing
 from bot.jobs import JobQueue
@@ -40,29 +41,19 @@ app.add_typer(db_app, name="db")
 # soft_wrap: a line is never broken at the console's width (80 columns when output is not a terminal), so a
 # token or a URL printed here can be copied whole.
 console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
-
-
-def _say_error(message: str) -> None:
-    err.print(f"[red]caseroom: {escape(message)}[/red]")
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    _say_error(message)
-    raise typer.Exit(code)
 
 
 def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        fail(str(exc), 2)
 
 
 def _something_to_serve(settings: Settings, *, sandbox: bool) -> None:
     problem = checks.nothing_to_serve(settings, discover(), sandbox=sandbox)
     if problem:
-        _fail(problem, 2)
+        fail(problem, 2)
 
 
 class LogLevel(StrEnum):
@@ -185,7 +176,7 @@ def jobs_retry(job_id: Annotated[int, typer.Argument(metavar="JOB_ID", help="The
     try:
         job = queue.retry(job_id)
     except (LookupError, ValueError) as exc:
-        _fail(str(exc), 1)
+        fail(str(exc), 1)
     finally:
         queue.db.dispose()
     console.print(f"job {job.id} ({job.kind}) queued again")
@@ -262,9 +253,8 @@ def check_config(
 def _start_sandbox(settings: Settings, host: str, port: int) -> tuple[Settings, Callable[[], None]]:
     eps = list(entry_points(group="caseroom.sandbox"))
     if not eps:
-        err.print("[red]no credentials are set and the sandbox is not installed (pip install ./sandbox, or "
-                  "set a chat platform's credentials)[/red]")  # fmt: skip
-        raise typer.Exit(2)
+        fail("no credentials are set and the sandbox is not installed (pip install ./sandbox, or set a chat "
+             "platform's credentials)")  # fmt: skip
     start: Callable[[str], SandboxRun] = eps[0].load()
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104  (a wildcard is no address)
     public_url = f"http://{reachable}:{port}"
@@ -301,5 +291,5 @@ def main() -> None:
     try:
         build()()
     except (ConfigError, schema.SchemaError, DatabaseUnreachable) as exc:
-        _say_error(str(exc))  # raised outside a command's own handling: typer.Exit would be a traceback here
+        say_error(str(exc))  # raised outside a command's own handling: typer.Exit would be a traceback here
         sys.exit(2)

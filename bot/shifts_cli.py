@@ -14,10 +14,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bot import shifts
+from bot.cli_errors import fail
 from bot.config import ConfigError, load_settings
 from bot.shifts.rota import DAY_NAMES, RotaError, Shift, load
-
-err = Console(stderr=True, soft_wrap=True)  # a long message is one line, never cut at 80 columns
 
 
 def show(
@@ -90,8 +89,7 @@ def _zone(name: str | None) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        err.print(f"[red]--tz: {name!r} is not an IANA time zone (e.g. Europe/Amsterdam)[/red]")
-        raise typer.Exit(2) from None
+        fail(f"--tz: {name!r} is not an IANA time zone (e.g. Europe/Amsterdam)")
 
 
 def _instant(at: str | None) -> datetime:
@@ -100,8 +98,7 @@ def _instant(at: str | None) -> datetime:
     try:
         parsed = datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
-        err.print(f"[red]--at: {at!r} is not an ISO 8601 instant[/red]")
-        raise typer.Exit(2) from None
+        fail(f"--at: {at!r} is not an ISO 8601 instant")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -109,9 +106,7 @@ def _rota(file: str | None) -> shifts.Rota:
     try:
         path = file or load_settings().shifts_file
         if not path:
-            err.print("[red]no rota: set CASEROOM_SHIFTS_FILE or pass --file[/red]")
-            raise typer.Exit(2)
+            fail("no rota: set CASEROOM_SHIFTS_FILE or pass --file")
         return load(path)
     except (ConfigError, RotaError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc))

@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot import cases, schema, search, transcript
+from bot.cli_errors import fail
 from bot.config import ConfigError, Settings, load_settings
 from bot.db import DatabaseUnreachable
 from bot.jobs import JobQueue
@@ -29,13 +30,11 @@ def _services() -> Services:
     try:
         settings: Settings = load_settings()
     except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc))
     try:
         db = schema.opened_current(settings.database_url)  # reading transcripts creates no database
     except (schema.SchemaError, DatabaseUnreachable) as exc:
-        console.print(Text(f"caseroom: {exc}", style="red"))  # as every command says it
-        raise typer.Exit(2) from None
+        fail(str(exc))
     return Services(settings, db, JobQueue(db))
 
 
@@ -49,15 +48,13 @@ def export(
 ) -> None:
     """Write a case's transcript, read from its timeline a page at a time as it is written."""
     if fmt not in transcript.FORMATS:
-        console.print(Text(f"unknown format {fmt!r}; use one of {', '.join(transcript.FORMATS)}", style="red"))
-        raise typer.Exit(2)
+        fail(f"unknown format {fmt!r}; use one of {', '.join(transcript.FORMATS)}")
     sv = _services()
     try:
         with sv.db.session() as s:
             found = cases.case_by_number(s, case)
         if found is None or found.id is None:
-            console.print(Text(f"no case {case}", style="red"))
-            raise typer.Exit(1)
+            fail(f"no case {case}", 1)
         doc = transcript.build(sv.db, found.id)
         total = doc.count()
         target: TextIO = out.open("w", encoding="utf-8") if out else sys.stdout
@@ -90,8 +87,7 @@ def search_cmd(
     """The cases whose messages, notes, subject or description contain the words, best first."""
     text = " ".join(words)
     if not search.terms(text):
-        console.print("[red]give at least one word to look for[/red]")
-        raise typer.Exit(2)
+        fail("give at least one word to look for")
     sv = _services()
     try:
         with sv.db.session() as s:

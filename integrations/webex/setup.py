@@ -6,15 +6,15 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import requests
 import typer
 from rich.console import Console
-from rich.text import Text
 from webexpythonsdk import WebexAPI
 
+from bot.cli_errors import fail
 from bot.config import ConfigError, load_settings
 from integrations.messaging import PlatformError
 from integrations.webex.client import api
@@ -24,7 +24,6 @@ from integrations.webex.settings import WebexSettings
 
 app = typer.Typer(help="Webex: webhooks and set-up.", no_args_is_help=True)
 console = Console(soft_wrap=True)  # tokens and URLs stay whole, whatever the width
-err = Console(stderr=True, soft_wrap=True)
 PREFIX = "caseroom"
 TOKEN_VARIABLES = {"bot": "WEBEX_ACCESS_TOKEN", "observer": "WEBEX_OBSERVER_TOKEN"}
 
@@ -145,9 +144,9 @@ def setup(
     try:
         settings = load_settings().section(WebexSettings)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if settings.access_token is None:
-        _fail("WEBEX_ACCESS_TOKEN is not set: set-up registers the webhooks with the bot's token")
+        fail("WEBEX_ACCESS_TOKEN is not set: set-up registers the webhooks with the bot's token")
     target = _target(public_url, allow_http=allow_http)
     clients = {"bot": api(settings.access_token.get_secret_value(), settings.base_url)}
     if settings.observer_token:
@@ -158,7 +157,7 @@ def setup(
         for line in sync(clients, target, secret):
             console.print(line)
     except SetupError as exc:
-        _fail(f"webex setup stopped: {exc}")
+        fail(f"webex setup stopped: {exc}")
     if secret != configured:
         console.print(f"\nSet this in CaseRoom's environment:\n  WEBEX_WEBHOOK_SECRET={secret}")
 
@@ -167,13 +166,9 @@ def _target(public_url: str, *, allow_http: bool) -> str:
     """Where the webhooks point: the public URL (checked) and CaseRoom's Webex path."""
     parts = urlsplit(public_url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        _fail(f"--public-url {public_url!r} is not an http(s) URL with a host, such as https://caseroom.example.com")
+        fail(f"--public-url {public_url!r} is not an http(s) URL with a host, such as https://caseroom.example.com")
     if parts.scheme == "http" and not allow_http:
-        _fail(f"--public-url {public_url} is not https: Webex would send every event and its signature unencrypted; "
+        fail(f"--public-url {public_url} is not https: Webex would send every event and its signature unencrypted; "
               "use https://, or pass --allow-http for a local test")  # fmt: skip
     return public_url.rstrip("/") + PATH
 
-
-def _fail(message: str) -> NoReturn:
-    err.print(Text(f"caseroom: {message}", style="red"))
-    raise typer.Exit(2)
