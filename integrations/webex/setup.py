@@ -55,19 +55,37 @@ def wanted(observer: bool) -> list[tuple[str, Wanted]]:
     return out
 
 
-def sync(clients: dict[str, WebexAPI], target: str, secret: str) -> list[str]:
-    """Make the registered webhooks exactly the wanted ones. Returns what was done, a line each."""
+Listings = dict[str, list[Any]]  # each token's registered webhooks, by who holds it ("bot", "observer")
+
+
+def sync(clients: dict[str, WebexAPI], target: str, secret: str, listed: Listings | None = None) -> list[str]:
+    """Make the registered webhooks exactly the wanted ones (``listed``: what ``listings`` already read). Returns
+    what was done, a line each."""
     done: list[str] = []
     calls = WebexCalls()  # a one-off set-up, apart from any runtime's pacing and health
+    listed = listed if listed is not None else listings(clients)
     for who, client in clients.items():
         with _refused_as_setup_error(who):
-            done += _sync_one(calls, who, client, target, secret, observer="observer" in clients)
+            done += _sync_one(calls, who, client, listed[who], target, secret, observer="observer" in clients)
     return done
 
 
-def _sync_one(calls: WebexCalls, who: str, client: WebexAPI, target: str, secret: str, *, observer: bool) -> list[str]:
+def listings(clients: dict[str, WebexAPI]) -> Listings:
+    calls = WebexCalls()
+    listed: Listings = {}
+    for who, client in clients.items():
+        with _refused_as_setup_error(who):
+            listed[who] = _list(calls, client)
+    return listed
+
+
+def _list(calls: WebexCalls, client: WebexAPI) -> list[Any]:
+    return calls.call("webhooks.list", lambda: list(client.webhooks.list()))  # the pages read inside the call
+
+
+def _sync_one(calls: WebexCalls, who: str, client: WebexAPI, existing: list[Any], target: str, secret: str, *,
+              observer: bool) -> list[str]:  # fmt: skip
     done: list[str] = []
-    existing = _list(calls, client)
     keep: set[str] = set()
     for owner, w in wanted(observer):
         if owner != who:
@@ -86,15 +104,11 @@ def _sync_one(calls: WebexCalls, who: str, client: WebexAPI, target: str, secret
     return done
 
 
-def registered_secret(clients: dict[str, WebexAPI], target: str) -> str | None:
+def registered_secret(listed: Listings, target: str) -> str | None:
     """The secret CaseRoom's webhooks to ``target`` already share, if they do: set-up run again without
     WEBEX_WEBHOOK_SECRET keeps it, so the webhooks stay as they are and the service's setting stays right."""
-    calls = WebexCalls()
-    found: set[str | None] = set()
-    for who, client in clients.items():
-        with _refused_as_setup_error(who):
-            found |= {getattr(h, "secret", None) for h in _list(calls, client)
-                      if (h.name or "").startswith(PREFIX) and h.targetUrl == target}  # fmt: skip
+    found = {getattr(h, "secret", None) for hooks in listed.values() for h in hooks
+             if (h.name or "").startswith(PREFIX) and h.targetUrl == target}  # fmt: skip
     return found.pop() if len(found) == 1 else None  # none, or several (or one unknown): nothing to keep
 
 
@@ -106,10 +120,6 @@ def _refused_as_setup_error(who: str) -> Iterator[None]:
         if isinstance(exc.__cause__, requests.ConnectionError | requests.Timeout):
             raise SetupError(f"cannot reach Webex: {exc}") from exc
         raise SetupError(f"{exc} (using the {who} token, {TOKEN_VARIABLES[who]})") from exc
-
-
-def _list(calls: WebexCalls, client: WebexAPI) -> list[Any]:
-    return calls.call("webhooks.list", lambda: list(client.webhooks.list()))
 
 
 def _same(hook: Any, w: Wanted, target: str, secret: str) -> bool:
@@ -153,8 +163,9 @@ def setup(
         clients["observer"] = api(settings.observer_token.get_secret_value(), settings.base_url)
     configured = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     try:
-        secret = secret or configured or registered_secret(clients, target) or secrets.token_urlsafe(32)
-        for line in sync(clients, target, secret):
+        listed = listings(clients)
+        secret = secret or configured or registered_secret(listed, target) or secrets.token_urlsafe(32)
+        for line in sync(clients, target, secret, listed):
             console.print(line)
     except SetupError as exc:
         fail(f"webex setup stopped: {exc}")
@@ -171,4 +182,3 @@ def _target(public_url: str, *, allow_http: bool) -> str:
         fail(f"--public-url {public_url} is not https: Webex would send every event and its signature unencrypted; "
               "use https://, or pass --allow-http for a local test")  # fmt: skip
     return public_url.rstrip("/") + PATH
-
