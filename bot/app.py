@@ -73,7 +73,7 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
                 "ok": True,
                 "database": sv.db.dialect,
                 "platforms": sorted(sv.messaging),
-                "crm": sv.crm.name if sv.crm else None,
+                "crms": sorted(sv.crms),
             }
         )
 

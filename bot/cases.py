@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import timeline
+from bot.jobs import PermanentJobError
 from bot.models import Case, Room, RoomState
 from bot.sqlutil import insert_ignore
 from integrations.crm import CaseSnapshot, Person
@@ -35,16 +36,29 @@ class Upsert:
     first: bool = False  # the first event applied to this case
 
 
-def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform: str) -> Upsert:
+class ForeignCase(PermanentJobError):
+    """An event names a case CaseRoom holds for another CRM (its id, or its number): acting on it would write one
+    CRM's case onto another's."""
+
+
+def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform: str, crm: str) -> Upsert:
     insert_ignore(
         s,
         Case,
-        {"crm_id": snap.crm_id, "number": snap.number, "platform": platform, "subject": "", "description": ""},
-    )
+        {"crm_id": snap.crm_id, "number": snap.number, "platform": platform, "crm": crm, "subject": "",
+         "description": ""},
+    )  # fmt: skip
     q = select(Case).where(Case.crm_id == snap.crm_id)  # type: ignore[arg-type]
     if s.get_bind().dialect.name == "postgresql":
         q = q.with_for_update()
-    case = s.execute(q).scalar_one()
+    case = s.execute(q).scalar_one_or_none()
+    if case is None:  # the insert was ignored for its number: another CRM's case has it
+        holder = case_by_number(s, snap.number)
+        raise ForeignCase(f"case number {snap.number} already belongs to case {holder.crm_id if holder else '?'} "
+                          f"from {_crm_label(holder.crm if holder else '')}; {crm} case {snap.crm_id} cannot have it")
+    if case.crm and case.crm != crm:
+        raise ForeignCase(f"case {snap.crm_id} belongs to {_crm_label(case.crm)}, not to {crm}: event ignored")
+    case.crm = crm  # a case recorded before its CRM was kept learns it from its next event
     previous = (
         Person(case.engineer_email, case.engineer_name or "", case.engineer_timezone) if case.engineer_email else None
     )
@@ -68,6 +82,10 @@ def upsert_case(s: Session, snap: CaseSnapshot, occurred_at: datetime, platform:
     case.last_event_at = occurred_at
     s.add(case)
     return Upsert(case, True, previous, first)
+
+
+def _crm_label(crm: str) -> str:
+    return crm or "a CRM not recorded"
 
 
 def lane(crm_id: str) -> str:

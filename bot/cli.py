@@ -95,10 +95,10 @@ def serve(
             sandbox_stop()
         raise
     runtime.start_background()
-    log.info("CaseRoom serving on http://%s:%d (database: %s, platforms: %s, CRM: %s)", host, port,
+    log.info("CaseRoom serving on http://%s:%d (database: %s, platforms: %s, CRMs: %s)", host, port,
              display_url(settings.database_url),
              ", ".join(sorted(runtime.services.messaging)) or "none",
-             runtime.services.crm.name if runtime.services.crm else "none")  # fmt: skip
+             ", ".join(sorted(runtime.services.crms)) or "none")  # fmt: skip
     try:
         # log_config=None: uvicorn's lines go through the handler set up above, in the same format.
         uvicorn.run(runtime.app, host=host, port=port, log_level=log_level.value, log_config=None, access_log=False)

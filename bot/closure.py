@@ -52,7 +52,8 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
     closer = _Closer(sv, case, room)
     closer.step("announce", closer.announce)
     closer.step("exported", closer.export_history)
-    if sv.crm:
+    crm = sv.crm_of(case)
+    if crm:
         closer.wait_for_files()
         closer.step("transcript_filed", closer.file_transcript)
     closer.step("members_removed", closer.remove_members)
@@ -69,7 +70,7 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
         s.commit()
         filed = s.execute(select(func.count()).where(col(CaseFile.case_id) == fresh.id,
                                                      col(CaseFile.crm_ref).is_not(None))).scalar_one()  # fmt: skip
-    where = f"the transcript and {filed} file(s) filed on the {sv.crm.name} case" if sv.crm else "no CRM to file on"
+    where = f"the transcript and {filed} file(s) filed on the {crm.name} case" if crm else "no CRM to file on"
     log.info("closed: %s; members removed and room archived on %s", where, room.platform)
 
 
@@ -123,8 +124,8 @@ class _Closer:
             raise WaitingFor(f"{waiting} upload(s) still to be filed on the case", retry_after=retry_after)
 
     def file_transcript(self) -> None:
-        assert self.sv.crm is not None
-        crm, crm_id = self.sv.crm, self.case.crm_id
+        crm, crm_id = self.sv.crm_of(self.case), self.case.crm_id
+        assert crm is not None
         visibility = self.messenger.visibility()
         # The CRM port takes bytes, so here the whole document is in memory once (read a page per session).
         doc = transcript.build(self.sv.db, self.case_id, visibility=visibility)
@@ -134,7 +135,7 @@ class _Closer:
                     lambda: crm.attach_file(crm_id, f"{name}.html", page.encode(), "text/html"))  # fmt: skip
         filing.once(self.sv, self.case_id, "transcript.json",
                     lambda: crm.attach_file(crm_id, f"{name}.json", data.encode(), "application/json"))  # fmt: skip
-        filing.comment(self.sv, self.case_id, crm_id, "transcript.summary", comment)
+        filing.comment(self.sv, crm, self.case_id, crm_id, "transcript.summary", comment)
 
     def remove_members(self) -> None:
         for m in self.messenger.list_members(self.room_id):

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot import metrics, wirejson
-from bot.events import CaseEvent
+from bot.events import WEBHOOK_CRM, CaseEvent
 from bot.ingest import Ingest, JobSpec
 from handlers import case_events
 from integrations.crm import CaseSnapshot, Person
@@ -110,7 +110,7 @@ def to_event(e: EventIn) -> CaseEvent:
         priority=c.priority, is_closed=e.type == "case.closed", customer=person(c.customer),
         engineer=person(c.engineer), platform=c.platform, link=c.link, modified_at=e.occurred_at,
     )  # fmt: skip
-    return CaseEvent(event_id=e.id, type=e.type, occurred_at=e.occurred_at, case=snap, source="crm")
+    return CaseEvent(event_id=e.id, type=e.type, occurred_at=e.occurred_at, case=snap, crm=WEBHOOK_CRM)
 
 
 def router(ingest: Ingest, secret: str | None, tolerance: int, now: Callable[[], float] = time.time,

@@ -10,6 +10,8 @@ from integrations.crm import CaseSnapshot, Person
 from integrations.messaging import FileRef
 
 CaseEventType = Literal["case.opened", "case.updated", "case.closed"]
+# The CRM name (``Case.crm``) of cases that arrive on the signed JSON webhook, ``POST /webhooks/crm``.
+WEBHOOK_CRM = "webhook"
 RoomEventKind = Literal["joined", "left", "file", "message", "message_changed", "message_deleted"]
 
 
@@ -47,7 +49,7 @@ class CaseEvent:
     type: CaseEventType
     occurred_at: datetime
     case: CaseSnapshot
-    source: str = "crm"  # which webhook it came through
+    crm: str = WEBHOOK_CRM  # the CRM it came from, which the case belongs to: a plugin's CRM name or WEBHOOK_CRM
     reread: bool = False  # the payload may be stale: re-read the case from the CRM first
 
     def to_payload(self) -> dict[str, Any]:
@@ -56,7 +58,7 @@ class CaseEvent:
             "type": self.type,
             "occurred_at": self.occurred_at.isoformat(),
             "case": snapshot_to_dict(self.case),
-            "source": self.source,
+            "crm": self.crm,
             "reread": self.reread,
         }
 
@@ -67,9 +69,17 @@ class CaseEvent:
             type=p["type"],
             occurred_at=datetime.fromisoformat(p["occurred_at"]),
             case=snapshot_from_dict(p["case"]),
-            source=p.get("source", "crm"),
+            crm=_crm(p),
             reread=bool(p.get("reread", False)),
         )
+
+
+def _crm(payload: dict[str, Any]) -> str:
+    if "crm" in payload:
+        return str(payload["crm"])
+    # Queued before the CRM was named: "source" was the webhook, and "crm" the generic one's.
+    source = str(payload.get("source") or "crm")
+    return WEBHOOK_CRM if source == "crm" else source
 
 
 @dataclass(frozen=True)

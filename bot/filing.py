@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 from bot.models import CaseFile, CrmWrite, Job, JobStatus
 from bot.services import Services
 from bot.sqlutil import insert_ignore
-from integrations.crm import comment_parts
+from integrations.crm import CRMPort, comment_parts
 from integrations.messaging import FileRef
 
 FILE_KIND = "file.to_crm"
@@ -44,10 +44,9 @@ def once(sv: Services, case_id: int, key: str, write: Callable[[], str | None]) 
     return ref
 
 
-def comment(sv: Services, case_id: int, crm_id: str, key: str, text: str) -> int:
-    """An internal comment on the case, once; a long one as numbered parts, each its own step. How many parts."""
-    crm = sv.crm
-    assert crm is not None
+def comment(sv: Services, crm: CRMPort, case_id: int, crm_id: str, key: str, text: str) -> int:
+    """An internal comment on the case in its CRM, once; a long one as numbered parts, each its own step. How many
+    parts."""
     parts = comment_parts(text, crm.comment_bytes)
     for n, part in enumerate(parts, 1):
         once(sv, case_id, f"{key}#{n}", lambda part=part: crm.add_comment(crm_id, part))  # type: ignore[misc]

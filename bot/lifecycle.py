@@ -17,6 +17,7 @@ from typing import Any
 from bot import bot_posts, cases, copy, filing, logs, search, timeline
 from bot.closure import ensure_closed
 from bot.events import CaseEvent
+from bot.jobs import PermanentJobError
 from bot.membership import ensure_member
 from bot.models import Case, Role, RoomState, utcnow
 from bot.services import Services
@@ -57,11 +58,15 @@ class Lifecycle:
 
     def _handle_case_event(self, event: CaseEvent) -> None:
         snap, occurred_at = event.case, event.occurred_at
-        if event.reread and self.sv.crm:
+        if event.reread:
             # Outbound payloads are the record at send time, arrive out of order and are unsigned: only the CRM's
             # answer counts, its state and its modification time (a payload claiming a far-future change would
             # otherwise make every real change look older and be ignored).
-            fresh = self.sv.crm.read_case(snap.crm_id)
+            source = self.sv.crm_named(event.crm)
+            if source is None:
+                raise PermanentJobError(f"event {event.event_id} is to be re-read from {event.crm}, which is not "
+                                        "configured here")  # fmt: skip
+            fresh = source.read_case(snap.crm_id)
             if fresh is None:
                 log.warning("no longer exists in the CRM (%s); event %s ignored", snap.crm_id, event.event_id)
                 return
@@ -71,7 +76,7 @@ class Lifecycle:
 
         with self.sv.db.session() as s:
             platform = self.sv.platform_for(snap.platform)
-            up = cases.upsert_case(s, snap, occurred_at, platform)
+            up = cases.upsert_case(s, snap, occurred_at, platform, event.crm)
             case = up.case
             assert case.id is not None
             room = cases.room_of(s, case.id)
@@ -171,10 +176,11 @@ class Lifecycle:
                 self._mark(case, "room_prepared")
 
             steps.append(prepare)
-        if sv.crm and not cases.step_done(room, "crm_url"):
-            crm = sv.crm
+        crm = sv.crm_of(case)
+        if crm and not cases.step_done(room, "crm_url"):
 
             def write_url() -> None:
+                assert crm is not None
                 crm.write_room_url(crm_id, sv.stable_url(case.number))
                 self._mark(case, "crm_url")
 
@@ -210,9 +216,9 @@ class Lifecycle:
                 hits = search.similar(s, case_id, case.subject, case.description, limit=3)
             if hits:
                 bot_posts.say(sv, case_id, platform, room.room_id, search.for_room(hits, sv.stable_url))
-                if sv.crm:
+                if crm:
                     details = search.describe(hits, "CaseRoom: similar resolved cases", sv.stable_url)
-                    filing.comment(sv, case_id, crm_id, "similar_cases", details)
+                    filing.comment(sv, crm, case_id, crm_id, "similar_cases", details)
             self._mark(case, "similar_cases")
 
         with sv.db.session() as s:

@@ -107,9 +107,9 @@ def ensure_member(
     posted = None
     if result.outcome == MemberOutcome.REFUSED:
         posted = sv.messenger(platform).post(room_id, copy.refused(email, result.reason))
-        if sv.crm:
+        if crm := sv.crm_for(crm_id):
             # Once per person and reason: a retried or repeated invitation refused alike adds nothing new.
-            filing.comment(sv, case_id, crm_id, f"refused:{email.lower()}:{result.reason}",
+            filing.comment(sv, crm, case_id, crm_id, f"refused:{email.lower()}:{result.reason}",
                            f"CaseRoom: {copy.refused(email, result.reason)}")  # fmt: skip
     elif result.outcome == MemberOutcome.INVITED:
         posted = sv.messenger(platform).post(room_id, copy.invited(email))

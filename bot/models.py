@@ -84,6 +84,10 @@ class Case(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     crm_id: str = Field(index=True, unique=True, max_length=64)
     number: str = Field(index=True, unique=True, max_length=64)
+    # The CRM the case came from (``Services.crm_named``), where everything about it is written back. The CRM id
+    # alone is CaseRoom's key for a case, so a CRM whose ids are not unique among CRMs prefixes them. '': recorded
+    # before CaseRoom kept this (revision 0009).
+    crm: str = Field(default="", max_length=32)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     status: str = ""

@@ -31,7 +31,7 @@ class Runtime:
         *,
         plugins: Iterable[Plugin] | None = None,
         messaging: dict[str, MessagingPort] | None = None,
-        crm: CRMPort | None = None,
+        crms: dict[str, CRMPort] | None = None,
         routers: Iterable[APIRouter] = (),
     ) -> None:
         self.settings = settings
@@ -43,7 +43,7 @@ class Runtime:
             lease_seconds=settings.job_lease_seconds,
             backoff=Backoff(settings.job_backoff_base_seconds, settings.job_backoff_max_seconds),
         )
-        self.services = Services(settings, self.db, self.queue, dict(messaging or {}), crm,
+        self.services = Services(settings, self.db, self.queue, dict(messaging or {}), dict(crms or {}),
                                  commands=commands.registry())  # fmt: skip
         all_routers = list(routers)
         periodic = [Periodic(maintenance.PURGE_KIND, 3600)]
@@ -60,8 +60,8 @@ class Runtime:
                 continue
             if parts.messaging and parts.messaging.platform not in self.services.messaging:
                 self.services.messaging[parts.messaging.platform] = parts.messaging
-            if parts.crm and self.services.crm is None:
-                self.services.crm = parts.crm
+            if parts.crm and parts.crm.name not in self.services.crms:
+                self.services.crms[parts.crm.name] = parts.crm  # the name its cases record (Case.crm)
             all_routers += parts.routers
             webhooks |= parts.webhooks
             periodic += [Periodic(kind, every) for kind, every in parts.scheduled]

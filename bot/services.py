@@ -1,16 +1,19 @@
-"""What a job or a request handler works with: settings, database, queue and the two ports."""
+"""What a job or a request handler works with: settings, database, queue and the ports (chat platforms, CRMs)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from sqlalchemy import select
+from sqlmodel import col
+
 from bot.commands import Registry
 from bot.config import Settings
 from bot.db import Database
 from bot.health import HealthRecords
 from bot.jobs import Clock, JobQueue, PermanentJobError
-from bot.models import utcnow
+from bot.models import Case, utcnow
 from integrations.crm import CRMPort
 from integrations.messaging import MessagingPort
 
@@ -21,7 +24,7 @@ class Services:
     db: Database
     queue: JobQueue
     messaging: dict[str, MessagingPort] = field(default_factory=dict)
-    crm: CRMPort | None = None
+    crms: dict[str, CRMPort] = field(default_factory=dict)  # by the name a case records as its CRM (Case.crm)
     clock: Clock = utcnow
     health: HealthRecords = field(default_factory=HealthRecords)  # how each outside system answered this runtime
     commands: Registry = field(default_factory=Registry)  # what `/case ...` answers here (the runtime's families)
@@ -34,6 +37,24 @@ class Services:
             raise PermanentJobError(
                 f"chat platform {platform!r} is not configured (configured: {configured})"
             ) from None
+
+    def crm_named(self, name: str) -> CRMPort | None:
+        """The CRM a case belongs to, to read it and to write back to; None when that CRM takes nothing back here.
+
+        A case recorded before CaseRoom kept its CRM ('') belongs to the only one configured, the CRM such a
+        process wrote to; with several, nobody can tell, and the case's next event records it."""
+        if not name:
+            return next(iter(self.crms.values())) if len(self.crms) == 1 else None
+        return self.crms.get(name)
+
+    def crm_of(self, case: Case) -> CRMPort | None:
+        return self.crm_named(case.crm)
+
+    def crm_for(self, crm_id: str) -> CRMPort | None:
+        """:meth:`crm_of` for a case known by its CRM id only (one short read)."""
+        with self.db.session() as s:
+            name = s.execute(select(col(Case.crm)).where(col(Case.crm_id) == crm_id)).scalar_one_or_none()
+        return self.crm_named(name or "")
 
     def stable_url(self, case_number: str) -> str:
         """The one URL of a case's room; it redirects to wherever the room lives."""

@@ -54,7 +54,7 @@ def start(sv: Services, job: Job) -> None:
     if shift is None or shift.start != datetime.fromisoformat(job.payload["start"]):
         log.warning("shift %s is no longer in the rota; no handoff", job.payload)
         return
-    engineer = shifts.on_duty(shift, sv.crm)
+    engineer = shifts.on_duty(shift, sv.crms.values())
     if engineer is None:
         log.warning("nobody is on duty for %s: cases stay with their engineers", shift.key)
         return

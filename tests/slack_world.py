@@ -14,6 +14,7 @@ from caseroom_sandbox.server import ServerThread
 from caseroom_sandbox.slack import SlackEmulator
 from caseroom_sandbox.slack.wire import sign
 
+from bot.events import WEBHOOK_CRM
 from bot.runtime import Runtime
 from integrations.slack.plugin import plugin as slack_plugin
 from tests.doubles import FakeCRM, SharedState
@@ -112,7 +113,8 @@ def slack_world(tmp_path: Path, *, connect_enabled: bool = True, workers: int = 
     }
     state = SharedState(tmp_path / "crm.json")
     crm = FakeCRM(state)
-    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[slack_plugin], crm=crm)
+    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[slack_plugin],
+                 crms={WEBHOOK_CRM: crm})  # fmt: skip
     server = ServerThread(rt.app).start()
     emu.set_request_urls(events=f"{server.url}/slack/events", commands=f"{server.url}/slack/events")
     rt.start_background(scheduler=False)

@@ -18,6 +18,7 @@ import psycopg
 
 from bot.config import Settings
 from bot.crm_webhook import sign
+from bot.events import WEBHOOK_CRM
 from bot.jobs import JobQueue
 from bot.runtime import Runtime
 from tests.doubles import FakeCRM, FakeMessenger, SharedState
@@ -75,7 +76,8 @@ def settings(db_url: str, **overrides: Any) -> Settings:
 def runtime(db_url: str, state_file: Path, **overrides: Any) -> tuple[Runtime, FakeCRM]:
     state = SharedState(state_file)
     crm = FakeCRM(state)
-    rt = Runtime(settings(db_url, **overrides), plugins=[], messaging={"webex": FakeMessenger(state)}, crm=crm)
+    rt = Runtime(settings(db_url, **overrides), plugins=[], messaging={"webex": FakeMessenger(state)},
+                 crms={WEBHOOK_CRM: crm})  # fmt: skip
     return rt, crm
 
 

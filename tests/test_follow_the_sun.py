@@ -143,9 +143,13 @@ def test_night_shifts_queues_and_bad_rotas() -> None:
         def queue_members(self, queue: str) -> list[Person]:
             return [Person("night@support.example", "Nia")] if queue == "Night desk" else []
 
-    assert shifts.on_duty(shift, QueueCRM()) == Person("night@support.example", "Nia")  # type: ignore[arg-type]
-    with pytest.raises(Exception, match="cannot list queue members"):
-        shifts.on_duty(shift, None)
+    class CommentsOnly:  # a CRM without queues, configured beside the one that keeps them
+        name = "webhook"
+
+    crms = [CommentsOnly(), QueueCRM()]
+    assert shifts.on_duty(shift, crms) == Person("night@support.example", "Nia")  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="no configured CRM can list queue members"):
+        shifts.on_duty(shift, [CommentsOnly()])  # type: ignore[list-item]
     for bad, message in [
         ({"name": "X", "timezone": "Mars/Olympus", "hours": "08:00-17:00", "queue": "q"}, "IANA"),
         ({"name": "X", "timezone": "UTC", "hours": "8 to 5", "queue": "q"}, "08:00-17:00"),

@@ -34,7 +34,8 @@ def sweep_now(w: SalesforceWorld) -> int:
     """One sweep in the test's thread (the scheduled job runs the same function), for the count it returns."""
     rt = w.rt
     overlap = timedelta(seconds=rt.settings.section(SalesforceSettings).reconcile_overlap_seconds)
-    return reconcile.sweep(cast(SalesforceCRM, rt.services.crm), rt.ingest, rt.db, rt.services.clock, overlap=overlap)
+    crm = cast(SalesforceCRM, rt.services.crms["salesforce"])
+    return reconcile.sweep(crm, rt.ingest, rt.db, rt.services.clock, overlap=overlap)
 
 
 def test_a_case_saved_behind_the_watermark_is_read_by_the_next_sweep_and_only_once(tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_a_digest_line_committed_after_a_higher_one_was_posted_is_still_posted_o
     crm_id = emulator.open_case("Disk full", "", *CUSTOMER)["Id"]
     db = pg_db
     with db.session() as s:
-        case = Case(crm_id=crm_id, number="00001000")
+        case = Case(crm_id=crm_id, number="00001000", crm="salesforce")
         s.add(case)
         s.commit()
         assert case.id is not None

@@ -81,7 +81,7 @@ def said(client: httpx.Client, n: int, who: str, text: str, **extra: Any) -> Non
 
 def test_a_plugin_installed_apart_carries_a_case_from_its_crm_to_its_platform_and_back(tmp_path: Path) -> None:
     with serving(tmp_path) as client:
-        assert "platforms: parley, CRM: ledger" in (tmp_path / "serve.log").read_text()
+        assert "platforms: parley, CRMs: ledger" in (tmp_path / "serve.log").read_text()
         forged = client.post("/webhooks/ledger", json={"id": "LDG-9"}, headers={"X-Ledger-Secret": "guess"})
         assert forged.status_code == 401  # the plugin's own route, verified by the plugin
 

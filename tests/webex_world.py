@@ -12,6 +12,7 @@ import httpx
 from caseroom_sandbox.server import ServerThread
 from caseroom_sandbox.webex import WebexEmulator
 
+from bot.events import WEBHOOK_CRM
 from bot.runtime import Runtime
 from integrations.webex.client import api
 from integrations.webex.plugin import plugin as webex_plugin
@@ -75,7 +76,8 @@ def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, **ov
     }
     state = SharedState(tmp_path / "crm.json")
     crm = FakeCRM(state)
-    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[webex_plugin], crm=crm)
+    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[webex_plugin],
+                 crms={WEBHOOK_CRM: crm})  # fmt: skip
     server = ServerThread(rt.app).start()
     base_url = rt.settings.section(WebexSettings).base_url
     clients = {"bot": api(emu.bot_token, base_url)}

@@ -37,7 +37,7 @@ def dashboard(token: str) -> dict[str, Any]:
 
     db = Path(sys.argv[3]) if len(sys.argv) > 3 else Path("without-sandbox.db")
     rt = Runtime(settings(f"sqlite:///{db}", CASEROOM_ADMIN_TOKEN=token, CASEROOM_SANDBOX=True), plugins=[],
-                 messaging={}, crm=None)  # fmt: skip
+                 messaging={})  # fmt: skip
     try:
         client = TestClient(rt.app)
         client.post("/admin/login", data={"token": token, "next": "/admin"})

@@ -23,7 +23,7 @@ def router(d: Dash) -> APIRouter:
         if isinstance(admin, Response):
             return admin
         systems = d.sv.health.snapshot()
-        for name in [*d.sv.messaging, *([d.sv.crm.name] if d.sv.crm else [])]:
+        for name in [*d.sv.messaging, *(crm.name for crm in d.sv.crms.values())]:
             systems.setdefault(name, health.IntegrationHealth(name))
         rows = []
         for name, h in sorted(systems.items()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -54,26 +55,28 @@ def upcoming(rota: Rota, after: datetime) -> list[Shift]:
     return sorted(found, key=lambda s: s.start)
 
 
-def on_duty(shift: Shift, crm: CRMPort | None) -> Person | None:
-    """Who covers ``shift``: the first available roster engineer, or the first member of its CRM queue."""
+def on_duty(shift: Shift, crms: Iterable[CRMPort]) -> Person | None:
+    """Who covers ``shift``: the first available roster engineer, or the first member of its CRM queue (in the
+    CRM, among those configured, that keeps queues)."""
     queue = shift.region.queue
     if not queue:
         return shift.engineer()
-    if not isinstance(crm, QueueDirectory):
+    directory = next((crm for crm in crms if isinstance(crm, QueueDirectory)), None)
+    if directory is None:
         raise PermanentJobError(
             f"region {shift.region.name} is served by the CRM queue {queue!r}, "
-            "but the configured CRM cannot list queue members; give the region a roster instead"
+            "but no configured CRM can list queue members; give the region a roster instead"
         )
-    members = crm.queue_members(queue)
+    members = directory.queue_members(queue)
     return members[0] if members else None
 
 
-def next_engineer(rota: Rota, crm: CRMPort | None, now: datetime, *, besides: str | None) -> Person | None:
+def next_engineer(rota: Rota, crms: Iterable[CRMPort], now: datetime, *, besides: str | None) -> Person | None:
     """Who takes over now: an engineer on duty at ``now``, else the one of the soonest shift to start;
     never ``besides`` (the engineer handing over)."""
     current = [s for s in (r.shift_at(now) for r in rota.regions) if s is not None]
     for shift in sorted(current, key=lambda s: s.start, reverse=True) + upcoming(rota, now):
-        person = on_duty(shift, crm)
+        person = on_duty(shift, crms)
         if person is not None and person.email.lower() != (besides or "").lower():
             return person
     return None

@@ -178,8 +178,8 @@ def _finish(sv: Services, case_id: int, crm_id: str, platform: str, room_id: str
         entry = s.get(TimelineEvent, event_id)
         assert entry is not None
         data: dict[str, Any] = dict(entry.data)
-    if sv.crm:
-        filing.comment(sv, case_id, crm_id, f"handoff:{event_id}", f"CaseRoom: {data.get('card') or entry.text}")
+    if crm := sv.crm_for(crm_id):
+        filing.comment(sv, crm, case_id, crm_id, f"handoff:{event_id}", f"CaseRoom: {data.get('card') or entry.text}")
     if not sv.settings.keep_previous_engineer and previous and not data.get("previous_removed"):
         _remove_previous(sv, case_id, platform, room_id, previous)
         _flag(sv, event_id, "previous_removed")

@@ -40,7 +40,8 @@ def handoff(inv: Invocation) -> Reply:
         raise UsageError("No follow-the-sun rota is configured, so name the engineer to hand over to.")
     else:
         try:
-            found = shifts.next_engineer(rota, sv.crm, sv.clock(), besides=current.email if current else None)
+            found = shifts.next_engineer(rota, sv.crms.values(), sv.clock(),
+                                         besides=current.email if current else None)  # fmt: skip
         except PermanentJobError as exc:
             raise Refused(f"{exc}.") from None
         if found is None:

@@ -46,14 +46,15 @@ def note(inv: Invocation) -> Reply:
     text = inv.raw_args.strip()
     sv, case = inv.sv, inv.case
     assert case.id is not None and inv.key, "a note is filed once per request: it needs the request's key"
-    if sv.crm is None:
-        return Reply("No CRM is configured, so the note cannot be filed.")
+    crm = sv.crm_of(case)
+    if crm is None:
+        return Reply("This case's CRM takes no notes from CaseRoom here, so the note cannot be filed.")
     actor, at = inv.request.actor, sv.clock()  # the note's time is when it was given, not when the CRM took it
     with sv.db.session() as s:
         who = display_name(s, case.id, actor) or "an engineer"
     # Whatever length the platform delivered: the CRM gets it as numbered parts, each filed once (a retried
     # request skips the parts already filed), and the timeline keeps the whole note once.
-    parts = filing.comment(sv, case.id, case.crm_id, f"note:{inv.key}", f"Note from {who} (CaseRoom): {text}")
+    parts = filing.comment(sv, crm, case.id, case.crm_id, f"note:{inv.key}", f"Note from {who} (CaseRoom): {text}")
     with sv.db.session() as s:
         timeline.record(s, case.id, timeline.Kind.NOTE, text, at=at, actor_email=actor.email or None,
                         actor_name=who, source_key=f"note:{inv.key}")  # fmt: skip

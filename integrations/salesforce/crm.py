@@ -44,10 +44,13 @@ def _create(name: str, fields: dict[str, Any], sf: Salesforce) -> Any:
     return sobject(sf, name).create(fields)
 
 
+NAME = "salesforce"  # the CRM its cases record (Case.crm)
+
+
 class SalesforceCRM:
     comment_bytes = COMMENT_BYTES
 
-    name = "salesforce"
+    name = NAME
 
     def __init__(self, conn: Connection, *, room_url_field: str = "Room_URL__c",
                  inline_file_bytes: int = INLINE_FILE_BYTES) -> None:  # fmt: skip

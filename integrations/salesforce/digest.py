@@ -30,15 +30,18 @@ BATCH = 2000
 HORIZON = timedelta(hours=48)
 
 
-def run(crm: SalesforceCRM, db: Database, now: Callable[[], datetime]) -> int:
-    """Post the digests due; returns how many FeedItems were created."""
+def run(crm: SalesforceCRM, db: Database, now: Callable[[], datetime], *, legacy: bool = False) -> int:
+    """Post the digests due to Salesforce's own cases (and, with ``legacy``, to those recorded before cases named
+    their CRM, which are Salesforce's when it is the only CRM); returns how many FeedItems were created."""
     claimed = exists().where(col(DigestedEvent.event_id) == col(TimelineEvent.id))
     kinds = [str(k) for k in KINDS]
+    ours = [crm.name, ""] if legacy else [crm.name]
     with db.session() as s:
         q = (
             select(col(TimelineEvent.id), col(TimelineEvent.at), col(TimelineEvent.text), col(Case.crm_id))
             .join(Case, col(Case.id) == col(TimelineEvent.case_id))
-            .where(col(TimelineEvent.at) >= now() - HORIZON, col(TimelineEvent.kind).in_(kinds), ~claimed)
+            .where(col(TimelineEvent.at) >= now() - HORIZON, col(TimelineEvent.kind).in_(kinds), ~claimed,
+                   col(Case.crm).in_(ours))
             .order_by(col(TimelineEvent.at), col(TimelineEvent.id))
             .limit(BATCH)
         )

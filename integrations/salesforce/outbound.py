@@ -26,6 +26,7 @@ from bot.events import CaseEvent
 from bot.ingest import Ingest, JobSpec
 from handlers import case_events
 from integrations.crm import CaseSnapshot
+from integrations.salesforce.crm import NAME as SALESFORCE
 from integrations.salesforce.crm import parse_sf_datetime
 from integrations.salesforce.ids import same_record
 
@@ -101,7 +102,7 @@ def to_event(note_id: str, fields: dict[str, str], now: datetime) -> CaseEvent:
     )  # fmt: skip
     # The type is provisional: the job re-reads the case and decides what actually happened.
     return CaseEvent(event_id=note_id, type="case.closed" if closed else "case.updated", occurred_at=modified,
-                     case=snap, source="salesforce", reread=True)  # fmt: skip
+                     case=snap, crm=SALESFORCE, reread=True)  # fmt: skip
 
 
 def router(ingest: Ingest, org_id: str) -> APIRouter:

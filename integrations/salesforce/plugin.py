@@ -34,7 +34,7 @@ class SalesforcePlugin:
             reconcile.sweep(crm, ctx.ingest, sv.db, sv.clock, overlap=overlap)
 
         def post_digests(_job: Job) -> None:
-            digest.run(crm, sv.db, sv.clock)
+            digest.run(crm, sv.db, sv.clock, legacy=sv.crm_named("") is crm)
 
         kinds = {reconcile.KIND: JobKind(sweep)}
         scheduled: list[tuple[str, int]] = [(reconcile.KIND, s.reconcile_seconds)]

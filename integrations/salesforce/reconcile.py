@@ -25,6 +25,7 @@ from bot.ingest import Ingest, JobSpec
 from bot.models import Cursor
 from handlers import case_events
 from integrations.crm import CaseSnapshot
+from integrations.salesforce.crm import NAME as SALESFORCE
 from integrations.salesforce.crm import SalesforceCRM
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def _accept(ingest: Ingest, crm_id: str, modified: datetime) -> int:
     stamp = modified.astimezone(UTC).isoformat()
     snap = CaseSnapshot(crm_id=crm_id, number=crm_id, subject="", modified_at=modified)
     event = CaseEvent(event_id=f"sweep:{crm_id}:{stamp}", type="case.updated", occurred_at=modified, case=snap,
-                      source="salesforce", reread=True)  # fmt: skip
+                      crm=SALESFORCE, reread=True)  # fmt: skip
     job = JobSpec(case_events.KIND, event.to_payload(), lane=case_events.lane(crm_id))
     return int(ingest.accept("salesforce.sweep", f"{crm_id}:{stamp}", json.dumps({"Id": crm_id, "at": stamp}), [job]))
 

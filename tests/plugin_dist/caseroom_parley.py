@@ -292,7 +292,7 @@ def _ledger_router(ingest: Ingest, secret: str) -> APIRouter:
             known["fields"] = f
         kind: CaseEventType = "case.closed" if snap.is_closed else "case.opened" if opened else "case.updated"
         event = CaseEvent(f"{snap.crm_id}@{f['modified']}", kind, snap.modified_at or datetime.now(UTC), snap,
-                          source="ledger")  # fmt: skip
+                          crm="ledger")  # fmt: skip
         job = JobSpec(case_events.KIND, event.to_payload(), lane=case_events.lane(snap.crm_id))
         new = await ingest.accept_async("ledger", event.event_id, body.decode(), [job])
         return JSONResponse({"ok": True, "duplicate": not new})
