@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from caseroom_sandbox.server import ServerThread, listen
 
+from bot.events import WEBHOOK_CRM
 from bot.models import JobStatus
 from bot.runtime import Runtime
 from tests.doubles import FakeCRM, FakeMessenger, SharedState
@@ -29,7 +30,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Runtime, SharedState]]:
     state = SharedState(tmp_path / "platform.json")
     config = settings(f"sqlite:///{tmp_path / 'caseroom.db'}", CASEROOM_PUBLIC_URL=url, CASEROOM_SANDBOX=True,
                       CASEROOM_ADMIN_TOKEN=TOKEN, CASEROOM_WORKERS=2)  # fmt: skip
-    rt = Runtime(config, plugins=[], messaging={"webex": FakeMessenger(state)}, crm=FakeCRM(state))
+    rt = Runtime(config, plugins=[], messaging={"webex": FakeMessenger(state)},
+                 crms={WEBHOOK_CRM: FakeCRM(state)})  # fmt: skip
     rt.start_background(scheduler=False)
     server = ServerThread(rt.app, sock=sock).start()
     try:
