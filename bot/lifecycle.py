@@ -180,7 +180,6 @@ class Lifecycle:
         if crm and not cases.step_done(room, "crm_url"):
 
             def write_url() -> None:
-                assert crm is not None
                 crm.write_room_url(crm_id, sv.stable_url(case.number))
                 self._mark(case, "crm_url")
 

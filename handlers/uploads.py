@@ -20,12 +20,13 @@ KIND = FILE_KIND
 def file_to_crm(sv: Services, job: Job) -> None:
     """Download an uploaded file and attach it to the CRM case (423 while scanning retries; 410 is final)."""
     p = job.payload
-    crm = sv.crm_for(p["crm_id"])
-    if crm is None:
-        raise PermanentJobError("the case's CRM takes no files from CaseRoom here")
     with sv.db.session() as s:
         if _case_file(s, p).crm_ref:
             return
+        case = s.get(Case, p["case_id"])
+        crm = sv.crm_of(case) if case else None
+    if crm is None:
+        raise PermanentJobError("the case's CRM takes no files from CaseRoom here")
     got = sv.messenger(p["platform"]).download_file(FileRef(**p["file"]))
     ref = crm.attach_file(p["crm_id"], got.name, got.content, got.mime)
     with sv.db.session() as s:
