@@ -16,13 +16,17 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from bot.models import CaseFile, CrmWrite, Job, JobStatus
+from bot.models import Case, CaseFile, CrmWrite, Job, JobStatus
 from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.crm import CRMPort, comment_parts
 from integrations.messaging import FileRef
 
 FILE_KIND = "file.to_crm"
+# What the room's opening tells the CRM, each by its own job (handlers.crm_writes) rather than inside the opening.
+URL_KIND = "crm.room_url"
+COMMENT_KIND = "crm.comment"
+URL_STEP = "crm_url"  # the room's step once the CRM has the URL
 
 
 def once(sv: Services, case_id: int, key: str, write: Callable[[], str | None]) -> str:
@@ -64,6 +68,25 @@ def add_file(s: Session, case_id: int, f: FileRef, *, by: str | None, at: dateti
            "uploaded_by": by, "uploaded_at": at}  # fmt: skip
     new_id = insert_ignore(s, CaseFile, row)
     return s.get(CaseFile, new_id) if new_id is not None else None
+
+
+def enqueue_url(s: Session, sv: Services, case: Case) -> None:
+    """Give the case's room URL its write job, in the caller's transaction (once per case), in a lane of its own:
+    a CRM retried with backoff holds back nothing else of the case."""
+    assert case.id is not None
+    payload = {"case_id": case.id, "crm_id": case.crm_id, "case_number": case.number}
+    sv.queue.enqueue(s, URL_KIND, payload, key=url_key(case.id))
+
+
+def url_key(case_id: int) -> str:
+    return f"crm-url:{case_id}"
+
+
+def enqueue_comment(s: Session, sv: Services, case: Case, key: str, text: str) -> None:
+    """An internal comment on the case in its CRM by a job of its own, in the caller's transaction (once per key)."""
+    assert case.id is not None
+    payload = {"case_id": case.id, "crm_id": case.crm_id, "case_number": case.number, "key": key, "text": text}
+    sv.queue.enqueue(s, COMMENT_KIND, payload, key=f"crm-comment:{case.id}:{key}")
 
 
 def enqueue_file(s: Session, sv: Services, case_id: int, crm_id: str, platform: str, f: CaseFile) -> None:

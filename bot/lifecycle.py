@@ -166,8 +166,9 @@ class Lifecycle:
         assert room.room_id is not None
         room_id = room.room_id
 
-        # The URL write-back and the two invitations do not depend on each other: sent together, the
-        # opening costs one platform round trip after the room exists instead of three.
+        # Preparing the room and the two invitations do not depend on each other: sent together, the opening
+        # costs one platform round trip after the room exists instead of three. What the CRM is told (the URL, the
+        # similar cases) is not part of the opening: its own jobs, so a CRM that refuses never keeps anyone out.
         steps: list[Callable[[], object]] = []
         if not cases.step_done(room, "room_prepared"):
 
@@ -176,14 +177,6 @@ class Lifecycle:
                 self._mark(case, "room_prepared")
 
             steps.append(prepare)
-        crm = sv.crm_of(case)
-        if crm and not cases.step_done(room, "crm_url"):
-
-            def write_url() -> None:
-                crm.write_room_url(crm_id, sv.stable_url(case.number))
-                self._mark(case, "crm_url")
-
-            steps.append(write_url)
         member = partial(ensure_member, sv, case_id=case_id, crm_id=crm_id, platform=platform, room_id=room_id)
         if case.customer_email:
             steps.append(partial(member, person=Person(case.customer_email, case.customer_name or ""),
@@ -215,16 +208,21 @@ class Lifecycle:
                 hits = search.similar(s, case_id, case.subject, case.description, limit=3)
             if hits:
                 bot_posts.say(sv, case_id, platform, room.room_id, search.for_room(hits, sv.stable_url))
-                if crm:
+            with sv.db.session() as s:
+                if hits and sv.crm_of(case):
                     details = search.describe(hits, "CaseRoom: similar resolved cases", sv.stable_url)
-                    filing.comment(sv, crm, case_id, crm_id, "similar_cases", details)
-            self._mark(case, "similar_cases")
+                    filing.enqueue_comment(s, sv, case, "similar_cases", details)
+                room = cases.ensure_room_row(s, case, platform)
+                cases.mark_step(s, room, "similar_cases", sv.clock())
+                s.commit()
 
         with sv.db.session() as s:
             room = cases.ensure_room_row(s, case, platform)
             ready = room.state == RoomState.OPENING
             if ready:
                 cases.set_state(s, room, RoomState.OPEN, sv.clock())
+            if sv.crm_of(case) and not cases.step_done(room, filing.URL_STEP):
+                filing.enqueue_url(s, sv, case)
             s.commit()
         if ready:
             took = (utcnow() - case.created_at).total_seconds() * 1000  # wall time: the row's stamp is wall time

@@ -33,7 +33,7 @@ def test_opened_case_gets_a_room_members_and_its_url_on_the_crm(db_url: str, sta
     rt, _ = runtime(db_url, state_file)
     client = TestClient(rt.app)
     assert deliver(client, case_event()) == {"ok": True, "duplicate": False}
-    assert rt.worker().drain() == 1
+    assert rt.worker().drain() == 2  # the case event, then the room URL's write to the CRM
 
     state = SharedState(state_file)
     assert state.read()["created"] == ["00001234"]
@@ -96,7 +96,7 @@ def test_concurrent_deliveries_and_workers_make_one_room(db_url: str, state_file
     assert state.read()["created"] == ["00001234"]
     assert invites(state) == {"carol@customer.example": 1, "ada@support.example": 1}
     assert len(state.calls("crm.write_room_url")) == 1
-    assert rt.queue.counts() == {JobStatus.DONE: 4}
+    assert rt.queue.counts() == {JobStatus.DONE: 5}  # 4 case events, 1 room URL
 
 
 def test_rotation_invites_the_new_engineer_keeps_the_old_and_posts_one_handoff(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -10,13 +11,13 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select, text
 from sqlmodel import col
 
-from bot import cases, timeline
+from bot import cases, filing, timeline
 from bot.dashboard import render
 from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, esc, link, tag, when
 from bot.jobs import REPLAYABLE
 from bot.membership import participants
-from bot.models import ROOM_NOT_CLOSED, Case, CaseFile, JobStatus, ParticipantStatus, Room, TimelineEvent
+from bot.models import ROOM_NOT_CLOSED, Case, CaseFile, Job, JobStatus, ParticipantStatus, Room, TimelineEvent
 
 TIMELINE_LIMIT = 500
 ROOMS_LIMIT = 500
@@ -95,6 +96,7 @@ def router(d: Dash) -> APIRouter:
             files = list(s.execute(select(CaseFile).where(col(CaseFile.case_id) == case.id)).scalars())
             shown = timeline.latest(s, case.id, TIMELINE_LIMIT)
             total = timeline.count(s, case.id)
+            url_job = s.execute(select(Job).where(col(Job.key) == filing.url_key(case.id))).scalar_one_or_none()
         facts = [
             ["Subject", case.subject],
             ["CRM id", case.crm_id],
@@ -103,6 +105,7 @@ def router(d: Dash) -> APIRouter:
             ["Room", render.state(room.state) if room else "no room yet"],
             ["Platform", room.platform if room else case.platform],
             ["Room error", room.error or "none" if room else "none"],
+            ["Room URL on the CRM", _url_written(room, url_job)],
             ["Customer", _person(case.customer_name, case.customer_email)],
             ["Engineer", _person(case.engineer_name, case.engineer_email)],
             ["Opened (first seen)", when(case.created_at)],
@@ -223,6 +226,21 @@ def _person(name: str | None, email: str | None) -> str:
 def _status(status: str, reason: str) -> Html:
     cls = "bad" if status in (ParticipantStatus.REFUSED, ParticipantStatus.PENDING) else None
     return render.join([tag("span", status, class_=cls), f": {reason}" if reason else ""])
+
+
+def _url_written(room: Room | None, job: Job | None) -> Html:
+    """Whether the case's CRM has the room's stable URL, and if not, why not yet."""
+    if room is not None and (at := room.steps.get(filing.URL_STEP)):
+        return render.join([tag("span", "written", class_="good"), " (", when(datetime.fromisoformat(at)), ")"])
+    if job is None:
+        return esc("not yet (once the room is open)")
+    if job.status == JobStatus.DEAD:
+        return render.join([tag("span", "failed", class_="bad"), f": {job.last_error or ''} (",
+                            link("/admin/jobs?status=dead", f"replay job {job.id}"), ")"])  # fmt: skip
+    if job.attempts and job.last_error:
+        return render.join([tag("span", f"retrying: attempt {job.attempts + 1} due", class_="bad"), " ",
+                            when(job.run_at), f" (the last said {job.last_error})"])  # fmt: skip
+    return esc("being written")
 
 
 def _case_of(payload: dict[str, Any]) -> Html:
