@@ -255,7 +255,12 @@ class Lifecycle:
                 s.commit()
 
     def _mark(self, case: Case, step: str) -> None:
-        with self.sv.db.session() as s:
-            room = cases.ensure_room_row(s, case, case.platform)
-            cases.mark_step(s, room, step, self.sv.clock())
-            s.commit()
+        mark_done(self.sv, case, step)
+
+
+def mark_done(sv: Services, case: Case, step: str) -> None:
+    """Record one step of the case's room as done, in a transaction of its own."""
+    with sv.db.session() as s:
+        room = cases.ensure_room_row(s, case, case.platform)
+        cases.mark_step(s, room, step, sv.clock())
+        s.commit()

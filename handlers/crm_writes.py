@@ -8,6 +8,7 @@ retried with backoff, in the dead letter when it cannot succeed, and then on the
 from __future__ import annotations
 
 from bot import cases, filing, timeline
+from bot.lifecycle import mark_done
 from bot.models import Case, Job
 from bot.services import Services
 
@@ -26,10 +27,7 @@ def write_url(sv: Services, job: Job) -> None:
     if crm is None:  # a legacy case while several CRMs are configured: its next event says whose it is
         return
     crm.write_room_url(case.crm_id, sv.stable_url(case.number))
-    with sv.db.session() as s:
-        room = cases.ensure_room_row(s, case, case.platform)
-        cases.mark_step(s, room, filing.URL_STEP, sv.clock())
-        s.commit()
+    mark_done(sv, case, filing.URL_STEP)
 
 
 def write_comment(sv: Services, job: Job) -> None:
