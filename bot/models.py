@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Dialect, Index, Text, TypeDecorator, UniqueConstraint, text
+from sqlalchemy import JSON, Column, DateTime, Dialect, Index, LargeBinary, Text, TypeDecorator, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -243,7 +243,8 @@ class Cursor(SQLModel, table=True):
 
 
 class DigestedEvent(SQLModel, table=True):
-    """A timeline line already posted in the CRM's activity digest, claimed by its own id.
+    """A timeline line already handed to its case's CRM (Salesforce's activity digest, the generic webhook's
+    callbacks: a case has one CRM), claimed by its own id.
 
     Not a watermark on ids: ids are handed out at insert, not at commit, so on PostgreSQL a lower id can commit
     after a higher one was digested, and would fall behind a watermark for good.
@@ -252,6 +253,22 @@ class DigestedEvent(SQLModel, table=True):
     __tablename__ = "digested_events"
     event_id: int = Field(primary_key=True, foreign_key="timeline.id")
     posted_at: datetime = _ts(nullable=False, default=utcnow)
+
+
+class StoredFile(SQLModel, table=True):
+    """A file CaseRoom keeps for a CRM that takes no uploads (the generic webhook's callbacks link to it), once per
+    case, name and content; purged after its keeping time."""
+
+    __tablename__ = "stored_files"
+    __table_args__ = (UniqueConstraint("case_id", "name", "sha256", name="uq_stored_file"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    name: str = Field(max_length=255)
+    mime: str = Field(max_length=255)
+    size: int
+    sha256: str = Field(max_length=64)
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    stored_at: datetime = _ts(nullable=False, default=utcnow, index=True)  # the purge's range
 
 
 LIVE_JOBS = "status IN ('queued', 'running')"

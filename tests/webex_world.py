@@ -60,7 +60,9 @@ class WebexWorld:
 
 
 @contextmanager
-def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, **overrides: Any) -> Iterator[WebexWorld]:
+def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, plugins: tuple[Any, ...] = (),
+                fake_crm: bool = True, **overrides: Any) -> Iterator[WebexWorld]:  # fmt: skip
+    """``plugins`` beside Webex's; without ``fake_crm`` the webhook's cases go to whatever CRM they configure."""
     emu = WebexEmulator(seed=7, observer_email="observer@sandbox.example" if observer else None)
     emu_server = ServerThread(emu.app).start()
     for email, name in [("ada@support.example", "Ada Lovelace"), ("kenji@support.example", "Kenji Sato")]:
@@ -76,8 +78,8 @@ def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, **ov
     }
     state = SharedState(tmp_path / "crm.json")
     crm = FakeCRM(state)
-    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[webex_plugin],
-                 crms={WEBHOOK_CRM: crm})  # fmt: skip
+    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[webex_plugin, *plugins],
+                 crms={WEBHOOK_CRM: crm} if fake_crm else {})  # fmt: skip
     server = ServerThread(rt.app).start()
     base_url = rt.settings.section(WebexSettings).base_url
     clients = {"bot": api(emu.bot_token, base_url)}
