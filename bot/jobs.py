@@ -306,16 +306,21 @@ class JobQueue:
         self.wakeup.set()
         return job
 
-    def list(self, status: str | None = None, limit: int = 100) -> list[Job]:
+    def list(self, status: str | None = None, limit: int = 100, *, kind: str | None = None,
+             lane: str | None = None) -> list[Job]:  # fmt: skip
+        """The newest jobs first, of one status, kind or lane when given."""
         with self.db.session() as s:
             q = select(Job).order_by(Job.id.desc()).limit(limit)  # type: ignore[union-attr]
-            if status:
-                q = q.where(Job.status == status)  # type: ignore[arg-type]
+            for column, value in ((col(Job.status), status), (col(Job.kind), kind), (col(Job.lane), lane)):
+                if value:
+                    q = q.where(column == value)
             return list(s.execute(q).scalars().all())
 
-    def counts(self) -> dict[str, int]:
+    def counts(self, kind: str | None = None) -> dict[str, int]:
+        """How many jobs there are of each status (of one kind when given)."""
+        q = select(col(Job.status), func.count()).group_by(col(Job.status))
         with self.db.session() as s:
-            rows = s.execute(select(col(Job.status), func.count()).group_by(col(Job.status))).all()
+            rows = s.execute(q.where(col(Job.kind) == kind) if kind else q).all()
         return {str(status): int(n) for status, n in rows}
 
     def pending(self) -> int:

@@ -36,7 +36,7 @@ from integrations.webhook import relay
 from integrations.webhook.plugin import plugin as callbacks_plugin
 from tests.doubles import FakeMessenger, SharedState
 from tests.support import case_event, settings
-from tests.test_dashboard import deliver
+from tests.test_dashboard import TOKEN, csrf_of, deliver, login
 from tests.test_exact_record import CLOSE, CUSTOMER, closed, upload
 from tests.webex_world import WebexWorld, webex_world
 
@@ -162,7 +162,7 @@ def test_a_webhook_case_reaches_its_crm_as_signed_events_from_opening_to_closure
 
 def test_an_event_the_receiver_refuses_is_a_dead_letter_on_the_timeline_and_replays(tmp_path: Path) -> None:
     receiver = Receiver(answers=[(400, {})])
-    with world(tmp_path, receiver) as w:
+    with world(tmp_path, receiver, CASEROOM_ADMIN_TOKEN=TOKEN) as w:
         w.deliver()
         w.settle(lambda: bool(w.rt.queue.list(status=JobStatus.DEAD)))
         (dead,) = w.rt.queue.list(status=JobStatus.DEAD)
@@ -171,10 +171,35 @@ def test_an_event_the_receiver_refuses_is_a_dead_letter_on_the_timeline_and_repl
             errors = [e.text for e in events(s, dead.payload["case_id"], kinds={Kind.ERROR})]
         assert any(f"Replay job {dead.id}" in t and "room.ready" in t for t in errors)
 
-        w.rt.queue.retry(dead.id)
+        # The delivery log says so, on its own page and on the case's, with the replay at hand.
+        client = TestClient(w.rt.app)
+        login(client)
+        page = client.get("/admin/callbacks").text
+        log = text_of(page)
+        assert "0 delivered, 0 waiting, 0 sending, 1 failed" in log
+        assert f"{dead.id} room.ready {dead.payload['event']['id']} 00001234 failed 1/20" in log
+        assert "the receiver answered 400" in log and f"Replay job {dead.id}" in page
+        assert "Callbacks to the CRM" in client.get("/admin/cases/00001234").text
+
+        client.post(f"/admin/jobs/{dead.id}/retry", data={"csrf": csrf_of(client.get("/admin/callbacks").text)})
         w.settle(lambda: len(receiver.posts) == 2)
         first, again = receiver.posts
         assert first["id"] == again["id"] and again["type"] == "room.ready"  # the same event, once more
+        assert "1 delivered, 0 waiting, 0 sending, 0 failed" in text_of(client.get("/admin/callbacks").text)
+        health = text_of(client.get("/admin/health").text)
+        assert re.search(r"webhook ok .*the receiver answered 400", health), "the integrations page lost the receiver"
+
+
+def text_of(page: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+
+
+def test_the_delivery_log_says_when_callbacks_are_off(tmp_path: Path) -> None:
+    with webex_world(tmp_path, CASEROOM_ADMIN_TOKEN=TOKEN) as w:
+        client = TestClient(w.rt.app)
+        login(client)
+        page = text_of(client.get("/admin/callbacks").text)
+        assert "Callbacks are off: set CASEROOM_CALLBACK_URL and CASEROOM_CALLBACK_SECRET" in page
 
 
 def test_a_link_stops_working_when_it_expires_and_a_redirect_is_not_followed(tmp_path: Path) -> None:

@@ -170,7 +170,7 @@ def router(d: Dash) -> APIRouter:
                 j.kind,
                 _case_of(j.payload),
                 f"{j.attempts}/{j.max_attempts}",
-                _error(j.last_error),
+                error_cell(j.last_error),
                 when(j.finished_at or j.run_at),
                 render.form(f"/admin/jobs/{j.id}/retry", admin.csrf, "", "Replay", css="inline",
                             button_label=f"Replay job {j.id}")
@@ -249,7 +249,7 @@ def _case_of(payload: dict[str, Any]) -> Html:
     return link(case_href(str(number)), str(number)) if number else esc("")
 
 
-def _error(text: str | None) -> Html:
+def error_cell(text: str | None) -> Html:
     if not text:
         return esc("")
     if len(text) <= ERROR_PREVIEW:

@@ -24,6 +24,7 @@ from sqlmodel import Session, col
 
 from bot import __version__, timeline
 from bot.crm_webhook import sign
+from bot.events import WEBHOOK_CRM
 from bot.models import Job, StoredFile
 from bot.services import Services
 from integrations.crm import PermanentCRMError, TransientCRMError
@@ -77,6 +78,10 @@ class Sender:
         headers = {"Content-Type": "application/json", "X-CaseRoom-Timestamp": ts,
                    "X-CaseRoom-Signature": sign(self.secret, ts, body), "X-CaseRoom-Event-Id": event["id"],
                    "X-CaseRoom-Event-Type": event["type"]}  # fmt: skip
+        with self.sv.health.observed(WEBHOOK_CRM):  # the integrations page: how the receiver answers
+            self._post(event, body, headers)
+
+    def _post(self, event: dict[str, Any], body: bytes, headers: dict[str, str]) -> None:
         try:
             answer = self.http.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
