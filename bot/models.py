@@ -257,7 +257,7 @@ class DigestedEvent(SQLModel, table=True):
 
 class StoredFile(SQLModel, table=True):
     """A file CaseRoom keeps for a CRM that takes no uploads (the generic webhook's callbacks link to it), once per
-    case, name and content; purged after its keeping time."""
+    case, name and content; purged some days after its case closes."""
 
     __tablename__ = "stored_files"
     __table_args__ = (UniqueConstraint("case_id", "name", "sha256", name="uq_stored_file"),)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,14 @@ def test_the_transcript_is_kept_and_linked_at_closure_on_either_database(db_url:
             == "00001234"
         assert "room.ready" in [e["type"] for e in receiver.events()]
         assert receiver.refused == [] and rt.queue.list(status=JobStatus.DEAD) == []
+
+        # Kept for CASEROOM_CALLBACK_KEEP_DAYS after the case closed, then gone, and the link says so.
+        assert relay.purge(rt.services, keep_days=14) == 0
+        later = rt.services.clock() + timedelta(days=15)
+        rt.services.clock = lambda: later
+        assert relay.purge(rt.services, keep_days=14) == 2
+        gone = client.get(html["url"].removeprefix("https://caseroom.example"))
+        assert gone.status_code == 410 and "no longer keeps" in gone.json()["error"]
         rt.stop()
     finally:
         server.stop()

@@ -96,9 +96,13 @@ def _closure_files(s: Session, case_id: int) -> dict[str, Any]:
 
 
 def purge(sv: Services, keep_days: int) -> int:
-    """Drop the kept files past their keeping time; how many. Their links answer 410 from then on."""
+    """Drop the files of cases closed more than ``keep_days`` ago (an open case keeps its own, whatever their age:
+    its closing event links them all); how many. Their links answer 410 from then on."""
+    cutoff = sv.clock() - timedelta(days=keep_days)
     with sv.db.session() as s:
-        old = select(col(StoredFile.id)).where(col(StoredFile.stored_at) < sv.clock() - timedelta(days=keep_days))
+        closed_long_ago = (col(Case.is_closed), col(Case.closed_at) < cutoff)
+        old = (select(col(StoredFile.id)).join(Case, col(Case.id) == col(StoredFile.case_id))
+               .where(col(StoredFile.stored_at) < cutoff, *closed_long_ago))  # fmt: skip
         ids = list(s.execute(old.limit(BATCH)).scalars().all())
         if ids:
             s.execute(StoredFile.__table__.delete().where(col(StoredFile.id).in_(ids)))  # type: ignore[attr-defined]

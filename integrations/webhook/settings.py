@@ -18,7 +18,7 @@ class CallbackSettings(PluginSettings):
     # A file or transcript up to this size travels inside its event as well as behind its link (0: links only).
     inline_bytes: int = Field(65536, ge=0, le=4 * 1024 * 1024)
     link_seconds: int = Field(86400, ge=60, le=7 * 86400)  # how long a download link works after its event is sent
-    keep_days: int = Field(14, ge=1)  # how long CaseRoom keeps the files it links to
+    keep_days: int = Field(14, ge=1)  # how long after its case closes CaseRoom keeps a file it links to
     relay_seconds: int = Field(5, ge=1)  # how often the room's activity (joins, leaves, ...) becomes events
     timeout_seconds: float = Field(10.0, gt=0, le=120)
 
