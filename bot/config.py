@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar, Protocol, TypeVar
 
@@ -26,6 +27,12 @@ class ConfigError(Exception):
 def _ca_bundle() -> str | None:
     """The CA bundle every outbound client trusts (``REQUESTS_CA_BUNDLE``), read when needed."""
     return os.environ.get("REQUESTS_CA_BUNDLE") or None
+
+
+def http_trust() -> ssl.SSLContext | bool:
+    """What an httpx client verifies servers with: the CA bundle every outbound client trusts, else the system's."""
+    ca_bundle = _ca_bundle()
+    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
 
 
 def http_base(v: str) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from bot import timeline
 from bot.models import Case, CaseFile, CrmWrite, Job, JobStatus
 from bot.services import Services
 from bot.sqlutil import insert_ignore
@@ -68,6 +69,16 @@ def add_file(s: Session, case_id: int, f: FileRef, *, by: str | None, at: dateti
            "uploaded_by": by, "uploaded_at": at}  # fmt: skip
     new_id = insert_ignore(s, CaseFile, row)
     return s.get(CaseFile, new_id) if new_id is not None else None
+
+
+def failed_for_good(sv: Services, job: Job, what: str, error: str) -> None:
+    """A write to the case's CRM that will not happen without help (its job is dead): on the case's timeline, which
+    its dashboard page shows, with the job to replay. ``what`` completes "CaseRoom could not ..."."""
+    text = f"CaseRoom could not {what}: {error}. Replay job {job.id} under /admin/jobs."
+    with sv.db.session() as s:
+        timeline.record(s, job.payload["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"job": job.id},
+                        source_key=f"crm-write-failed:{job.id}:{job.attempts}")  # fmt: skip
+        s.commit()
 
 
 def enqueue_url(s: Session, sv: Services, case: Case) -> None:

@@ -243,7 +243,7 @@ class Cursor(SQLModel, table=True):
 
 
 class DigestedEvent(SQLModel, table=True):
-    """A timeline line already handed to its case's CRM (Salesforce's activity digest, the generic webhook's
+    """A timeline line already handed to its case's CRM (one CRM's activity digest, the generic webhook's
     callbacks: a case has one CRM), claimed by its own id.
 
     Not a watermark on ids: ids are handed out at insert, not at commit, so on PostgreSQL a lower id can commit

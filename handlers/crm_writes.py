@@ -7,7 +7,7 @@ retried with backoff, in the dead letter when it cannot succeed, and then on the
 
 from __future__ import annotations
 
-from bot import cases, filing, timeline
+from bot import cases, filing
 from bot.lifecycle import mark_done
 from bot.models import Case, Job
 from bot.services import Services
@@ -42,8 +42,4 @@ def write_comment(sv: Services, job: Job) -> None:
 def not_written(sv: Services, job: Job, error: str) -> None:
     """A write that will not happen without help: on the case's timeline, which its dashboard page shows."""
     what = "the room's URL" if job.kind == URL_KIND else "a comment"
-    text = f"CaseRoom could not write {what} to the CRM case: {error}. Replay job {job.id} under /admin/jobs."
-    with sv.db.session() as s:
-        timeline.record(s, job.payload["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"job": job.id},
-                        source_key=f"crm-write-failed:{job.id}:{job.attempts}")  # fmt: skip
-        s.commit()
+    filing.failed_for_good(sv, job, f"write {what} to the CRM case", error)

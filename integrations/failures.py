@@ -7,6 +7,14 @@ refusals, Salesforce's not-found) are understood without the core knowing them.
 from __future__ import annotations
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """An HTTP ``Retry-After`` header in seconds; ``None`` when absent or an HTTP date (the backoff decides then)."""
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 class Permanent(Exception):
     """Retrying cannot help (refused, not found, misconfigured): the job goes straight to the dead letter."""
 

@@ -11,6 +11,7 @@ from webexpythonsdk.exceptions import ApiError, MalformedResponse, RateLimitErro
 
 from bot import metrics
 from bot.health import HealthRecords
+from integrations.failures import retry_after_seconds
 from integrations.messaging import PermanentPlatformError, TransientPlatformError
 from integrations.pacing import PacedCalls, Pacer
 
@@ -18,13 +19,7 @@ T = TypeVar("T")
 # 423: a file is still being virus-scanned. 409 is handled where it means "already done".
 TRANSIENT_STATUSES = {408, 423, 425, 429, 500, 502, 503, 504}
 def retry_after(resp: requests.Response | None) -> float | None:
-    if resp is None:
-        return None
-    value = resp.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    return retry_after_seconds(resp.headers.get("Retry-After")) if resp is not None else None
 
 
 class WebexCalls(PacedCalls):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import ssl
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -22,12 +21,14 @@ import httpx
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from bot import __version__, timeline
+from bot import __version__, filing
+from bot.config import http_trust
 from bot.crm_webhook import sign
 from bot.events import WEBHOOK_CRM
 from bot.models import Job, StoredFile
 from bot.services import Services
 from integrations.crm import PermanentCRMError, TransientCRMError
+from integrations.failures import retry_after_seconds
 from integrations.webhook import links
 from integrations.webhook.settings import CallbackSettings
 
@@ -65,7 +66,7 @@ class Sender:
         assert cfg.url and cfg.secret
         self.sv, self.cfg, self.url, self.secret = sv, cfg, cfg.url, cfg.secret.get_secret_value()
         # No redirects: a callback answered with "go elsewhere" is not sent on to a host nobody configured.
-        self.http = httpx.Client(timeout=cfg.timeout_seconds, verify=_trust(cfg.ca_bundle), follow_redirects=False,
+        self.http = httpx.Client(timeout=cfg.timeout_seconds, verify=http_trust(), follow_redirects=False,
                                  headers={"User-Agent": f"CaseRoom/{__version__}"})  # fmt: skip
 
     def deliver(self, job_: Job) -> None:
@@ -91,7 +92,8 @@ class Sender:
         said = f"callback {event['type']} {event['id']}: the receiver answered {answer.status_code}: " \
                f"{answer.text[:300]}"  # fmt: skip
         if answer.status_code in RETRYABLE or answer.status_code >= 500:
-            raise TransientCRMError(said, retry_after=_retry_after(answer.headers.get("Retry-After")))
+            wait = retry_after_seconds(answer.headers.get("Retry-After"))
+            raise TransientCRMError(said, retry_after=min(wait, 3600.0) if wait is not None else None)
         raise PermanentCRMError(said)
 
     def _files(self, attach: dict[str, Any]) -> dict[str, Any]:
@@ -119,24 +121,7 @@ class Sender:
     def undelivered(self, job_: Job, error: str) -> None:
         """An event the receiver refused for good, or that used all its attempts: on the case's timeline."""
         event = job_.payload["event"]
-        text = (f"CaseRoom could not deliver the {event['type']} callback ({event['id']}): {error}. "
-                f"Replay job {job_.id} under /admin/jobs.")  # fmt: skip
-        with self.sv.db.session() as s:
-            timeline.record(s, job_.payload["case_id"], timeline.Kind.ERROR, text, at=self.sv.clock(),
-                            data={"job": job_.id}, source_key=f"callback-failed:{job_.id}:{job_.attempts}")  # fmt: skip
-            s.commit()
-
-
-def _trust(ca_bundle: str | None) -> ssl.SSLContext | bool:
-    """The CA bundle every outbound client trusts (``REQUESTS_CA_BUNDLE``), else the system's."""
-    return ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return min(float(value), 3600.0) if value else None
-    except ValueError:
-        return None  # an HTTP date: the backoff decides
+        filing.failed_for_good(self.sv, job_, f"deliver the {event['type']} callback ({event['id']})", error)
 
 
 def _iso(unix: int) -> str:

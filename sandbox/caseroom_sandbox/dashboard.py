@@ -12,7 +12,6 @@ This module is the ``caseroom.dashboard`` entry point itself (a ``bot.dashboard.
 from __future__ import annotations
 
 import json
-import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from bot import cases
-from bot.config import Settings
+from bot.config import Settings, http_trust
 from bot.crm_webhook import sign
 from bot.dashboard import render
 from bot.dashboard.auth import Admin
@@ -251,8 +250,7 @@ def router(d: Dash) -> APIRouter:
         if action not in paths or "@" not in email:
             return _back(number, "error=bad-input")
         path, payload = paths[action]
-        trust = ssl.create_default_context(cafile=settings.ca_bundle) if settings.ca_bundle else True
-        async with httpx.AsyncClient(timeout=10, verify=trust) as client:
+        async with httpx.AsyncClient(timeout=10, verify=http_trust()) as client:
             try:
                 resp = await client.post(f"{root}/_sandbox/{path}", json=payload)
             except httpx.HTTPError:
