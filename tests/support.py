@@ -31,7 +31,8 @@ CASEROOM = str(Path(sys.executable).with_name("caseroom"))  # the installed comm
 def command_env(**values: str) -> dict[str, str]:
     """This process's environment without any CaseRoom or platform setting, plus ``values``: a ``caseroom``
     command run by a test sees only what the test gives it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WEBEX_", "SLACK_", "SALESFORCE_", "CASEROOM_"))}
+    ours = ("WEBEX_", "SLACK_", "SALESFORCE_", "ZENDESK_", "CASEROOM_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     return env | values
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,8 +62,10 @@ class WebexWorld:
 
 @contextmanager
 def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, plugins: tuple[Any, ...] = (),
-                fake_crm: bool = True, **overrides: Any) -> Iterator[WebexWorld]:  # fmt: skip
-    """``plugins`` beside Webex's; without ``fake_crm`` the webhook's cases go to whatever CRM they configure."""
+                fake_crm: bool = True, sock: socket.socket | None = None,
+                **overrides: Any) -> Iterator[WebexWorld]:  # fmt: skip
+    """``plugins`` beside Webex's; without ``fake_crm`` the webhook's cases go to whatever CRM they configure;
+    ``sock``: CaseRoom's listening socket, bound beforehand when its URL must be known before it starts."""
     emu = WebexEmulator(seed=7, observer_email="observer@sandbox.example" if observer else None)
     emu_server = ServerThread(emu.app).start()
     for email, name in [("ada@support.example", "Ada Lovelace"), ("kenji@support.example", "Kenji Sato")]:
@@ -80,7 +83,7 @@ def webex_world(tmp_path: Path, *, observer: bool = True, workers: int = 2, plug
     crm = FakeCRM(state)
     rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[webex_plugin, *plugins],
                  crms={WEBHOOK_CRM: crm} if fake_crm else {})  # fmt: skip
-    server = ServerThread(rt.app).start()
+    server = ServerThread(rt.app, sock=sock).start()
     base_url = rt.settings.section(WebexSettings).base_url
     clients = {"bot": api(emu.bot_token, base_url)}
     if observer and emu.observer_token:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import requests
 import typer
@@ -17,6 +16,7 @@ from webexpythonsdk import WebexAPI
 from bot.cli_errors import fail
 from bot.config import ConfigError, load_settings
 from integrations.messaging import PlatformError
+from integrations.public_url import NotAWebhookTarget, webhook_target
 from integrations.webex.client import api
 from integrations.webex.errors import WebexCalls
 from integrations.webex.inbound import PATH
@@ -175,10 +175,7 @@ def setup(
 
 def _target(public_url: str, *, allow_http: bool) -> str:
     """Where the webhooks point: the public URL (checked) and CaseRoom's Webex path."""
-    parts = urlsplit(public_url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        fail(f"--public-url {public_url!r} is not an http(s) URL with a host, such as https://caseroom.example.com")
-    if parts.scheme == "http" and not allow_http:
-        fail(f"--public-url {public_url} is not https: Webex would send every event and its signature unencrypted; "
-              "use https://, or pass --allow-http for a local test")  # fmt: skip
-    return public_url.rstrip("/") + PATH
+    try:
+        return webhook_target(public_url, PATH, "Webex", allow_http=allow_http)
+    except NotAWebhookTarget as exc:
+        fail(str(exc))
