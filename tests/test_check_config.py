@@ -98,6 +98,9 @@ def test_online_tries_every_credential_and_the_database(tmp_path: Path, sandbox:
         f"ok    slack bot token: bot caseroom ({bot_id}) in the workspace caseroom-sandbox (T0CASEROOM)",
         "ok    webex access token: bot CaseRoom (caseroom@webex.bot)",
         "ok    webex observer token: person CaseRoom Observer (observer@sandbox.example)",
+        f"ok    zendesk: signed in to {env['ZENDESK_URL']} as CaseRoom Integration <caseroom@caseroom.example> (admin)",
+        f"ok    zendesk room URL field: ticket field {env['ZENDESK_ROOM_URL_FIELD_ID']} (CaseRoom room, text) "
+        "is active",
     ]
     assert not (tmp_path / "c.db").exists()
 
@@ -114,6 +117,7 @@ def test_online_names_each_credential_that_does_not_work_and_why(tmp_path: Path,
         "WEBEX_ACCESS_TOKEN": person["token"],  # a person's token: it expires, and every message would be theirs
         "SALESFORCE_ORG_ID": "00D000000000002",  # another org's: its Outbound Messages would all be refused
         "SALESFORCE_ROOM_URL_FIELD": "Case_Room__c",
+        "ZENDESK_API_TOKEN": "revoked",
     }
     result = run(tmp_path, "check-config", "--online", **wrong)
     assert result.returncode == 1
@@ -127,6 +131,7 @@ def test_online_names_each_credential_that_does_not_work_and_why(tmp_path: Path,
     assert "FAIL  webex access token: belongs to the person Dana Engineer (dana@sandbox.example), not to a bot: " \
            "create a bot at developer.webex.com and use its token" in out
     assert "ok    webex observer token" in out
+    assert "FAIL  zendesk: Zendesk read the current user: HTTP 401: Couldn't authenticate you" in out
 
     unreachable = run(tmp_path, "check-config", "--online", **(sandbox.env | {
         "CASEROOM_DEFAULT_PLATFORM": "webex", "SLACK_API_URL": "http://127.0.0.1:1/api/",

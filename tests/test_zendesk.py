@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from caseroom_sandbox.zendesk import ZendeskEmulator
+from fastapi.testclient import TestClient
 from zenpy.lib.api_objects import Trigger
 
 from bot.models import JobStatus, utcnow
@@ -21,6 +22,7 @@ from integrations.zendesk.client import AccountSession, account, client
 from integrations.zendesk.inbound import PATH, sign
 from integrations.zendesk.settings import ZendeskSettings
 from tests.support import CASEROOM, command_env
+from tests.test_dashboard import TOKEN, csrf_of, login
 from tests.test_exact_record import upload
 from tests.zendesk_world import CUSTOMER, zendesk_world
 
@@ -156,3 +158,34 @@ def test_the_manifest_shows_exactly_what_setup_sends() -> None:
     assert json.loads((here / "webhook.json").read_text()) == {
         "webhook": setup.wanted_webhook("https://caseroom.example.com/webhooks/zendesk")}
     assert json.loads((here / "trigger.json").read_text()) == {"trigger": setup.wanted_trigger("{webhook id}")}
+
+
+def test_the_sandbox_page_opens_rotates_and_solves_a_zendesk_ticket_in_the_emulator(tmp_path: Path) -> None:
+    with zendesk_world(tmp_path, CASEROOM_SANDBOX="true", CASEROOM_ADMIN_TOKEN=TOKEN) as z:
+        admin = TestClient(z.w.rt.app)
+        login(admin)
+        page = admin.get("/admin/sandbox").text
+        assert re.search(r'name="crm"><option value="zendesk" selected', page), "Zendesk is the first CRM offered"
+        opening = {"csrf": csrf_of(page), "action": "open", "crm": "zendesk", "subject": "Printer on fire",
+                   "priority": "P1", "platform": "webex", "customer_email": CUSTOMER[0], "customer_name": CUSTOMER[1],
+                   "engineer_email": "ada@support.example", "engineer_name": "Ada"}  # fmt: skip
+        r = admin.post("/admin/sandbox/crm", data=opening, follow_redirects=False)
+        assert r.status_code == 303
+        number = r.headers["location"].removeprefix("/admin/cases/").removesuffix("?done=sent")
+        ticket = int(number.removeprefix("ZD-"))
+        # The ticket was made in the emulator, so the room came from Zendesk's own signed webhook.
+        assert z.zd.ticket(ticket)["priority"] == "urgent" and z.zd.ticket(ticket)["tags"] == ["caseroom_webex"]
+        z.settle(lambda: z.has_room(ticket) and z.room_url(ticket) is not None)
+        assert z.members(ticket) == sorted(["ada@support.example", CUSTOMER[0]])
+
+        page = admin.get(f"/admin/cases/{number}").text
+        rotate = {"csrf": csrf_of(page), "action": "rotate", "number": number,
+                  "engineer_email": "kenji@support.example", "engineer_name": "Kenji Sato"}  # fmt: skip
+        assert "done=sent" in str(admin.post("/admin/sandbox/crm", data=rotate).url)
+        z.settle(lambda: "kenji@support.example" in z.members(ticket))
+        assert z.zd.ticket(ticket)["assignee_id"] == z.zd.add_user("", "kenji@support.example", "agent")
+
+        close = {"csrf": csrf_of(page), "action": "close", "number": number}
+        assert "done=sent" in str(admin.post("/admin/sandbox/crm", data=close).url)
+        z.settle(lambda: bool(z.room(ticket)["isLocked"]))
+        assert z.zd.ticket(ticket)["status"] == "solved"

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-import time
 from datetime import datetime
 from functools import partial
 from typing import Any, cast
@@ -14,13 +12,13 @@ from simple_salesforce import Salesforce, SFType, format_soql
 
 from integrations.crm import CaseSnapshot, Person, TransientCRMError, comment_parts
 from integrations.filenames import safe_file_name, visible
+from integrations.people_cache import PeopleCache
 from integrations.salesforce.client import Connection, NotFound
 
 COMMENT_BYTES = 4000  # CaseComment.CommentBody
 FEED_CHARS = 10000  # FeedItem.Body
 # A base64 JSON body may be 50 MB, i.e. 37.5 MB of file; keep a margin for the JSON around it.
 INLINE_FILE_BYTES = 30_000_000
-USER_TTL = 300.0  # owners' e-mail and time zone change rarely; a case re-read should not cost a User read
 CASE_FIELDS = ("Id", "CaseNumber", "Subject", "Description", "Status", "Priority", "IsClosed", "OwnerId",
                "ContactId", "ContactEmail", "Contact.Name", "LastModifiedDate")  # fmt: skip
 USER_PREFIX, QUEUE_PREFIX = "005", "00G"
@@ -57,8 +55,7 @@ class SalesforceCRM:
         self.conn = conn
         self.room_url_field = room_url_field
         self.inline_file_bytes = inline_file_bytes
-        self._users: dict[str, tuple[float, Person | None]] = {}
-        self._users_lock = threading.Lock()
+        self._users: PeopleCache[str] = PeopleCache()
 
     # -- reading -----------------------------------------------------------------------------------
     def read_case(self, crm_id: str) -> CaseSnapshot | None:
@@ -104,24 +101,16 @@ class SalesforceCRM:
 
     def owner(self, owner_id: str) -> Person | None:
         """A User owner is the engineer; a Queue (00G) means nobody has picked the case up yet."""
-        if not owner_id.startswith(USER_PREFIX):
-            return None
-        now = time.monotonic()
-        with self._users_lock:
-            hit = self._users.get(owner_id)
-            if hit and now - hit[0] < USER_TTL:
-                return hit[1]
+        return self._users.get(owner_id, self._read_user) if owner_id.startswith(USER_PREFIX) else None
+
+    def _read_user(self, owner_id: str) -> Person | None:
         try:
             user = self.conn.call("get User", lambda sf: sobject(sf, "User").get(owner_id))
         except NotFound:
-            person = None
-        else:
-            email = user.get("Email")
-            name, tz = str(user.get("Name") or ""), user.get("TimeZoneSidKey")
-            person = Person(str(email).lower(), name, tz) if email else None
-        with self._users_lock:
-            self._users[owner_id] = (now, person)
-        return person
+            return None
+        email = user.get("Email")
+        name, tz = str(user.get("Name") or ""), user.get("TimeZoneSidKey")
+        return Person(str(email).lower(), name, tz) if email else None
 
     def queue_members(self, queue: str) -> list[Person]:
         """Active users of a queue (by Id or DeveloperName), for the shift rota's "on duty" lookup."""

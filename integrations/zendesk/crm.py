@@ -7,8 +7,6 @@ Zendesk case is ``zendesk:{ticket id}`` to CaseRoom and its number (the room's n
 from __future__ import annotations
 
 import io
-import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +16,7 @@ from zenpy.lib.api_objects import Comment, Ticket
 
 from integrations.crm import CaseSnapshot, PermanentCRMError, Person, TransientCRMError, comment_parts
 from integrations.filenames import safe_file_name, visible
+from integrations.people_cache import PeopleCache
 from integrations.zendesk.client import Connection, NotFound
 
 NAME = "zendesk"  # the CRM its cases record (Case.crm)
@@ -29,7 +28,6 @@ ATTACHMENT_BYTES = 50 * 1024 * 1024  # Zendesk's limit per attachment
 CLOSED_STATUSES = ("solved", "closed")
 # A ticket tag that picks its room's platform (otherwise the default platform).
 PLATFORM_TAGS = {"caseroom_webex": "webex", "caseroom_slack": "slack"}
-USER_TTL = 300.0  # agents' e-mail and time zone change rarely; a ticket re-read should not cost two user reads
 
 
 def crm_id(ticket_id: int | str) -> str:
@@ -63,8 +61,7 @@ class ZendeskCRM:
         self.conn = conn
         self.room_url_field_id = room_url_field_id
         self.base = (conn.settings.url or "").rstrip("/")
-        self._users: dict[int, tuple[float, Person | None]] = {}
-        self._users_lock = threading.Lock()
+        self._users: PeopleCache[int] = PeopleCache()
 
     # -- reading -----------------------------------------------------------------------------------
     def read_case(self, crm_id: str) -> CaseSnapshot | None:
@@ -113,23 +110,15 @@ class ZendeskCRM:
         return ExportPage(found, str(after) if after else None, bool(getattr(gen, "end_of_stream", True)))
 
     def user(self, user_id: int | None) -> Person | None:
-        if not user_id:
-            return None
-        now = time.monotonic()
-        with self._users_lock:
-            hit = self._users.get(user_id)
-            if hit and now - hit[0] < USER_TTL:
-                return hit[1]
+        return self._users.get(user_id, self._read_user) if user_id else None
+
+    def _read_user(self, user_id: int) -> Person | None:
         try:
             found = self.conn.call("get user", lambda z: z.users(id=user_id))
         except NotFound:
-            person = None
-        else:
-            email = found.email
-            person = Person(str(email).lower(), str(found.name or ""), found.iana_time_zone) if email else None
-        with self._users_lock:
-            self._users[user_id] = (now, person)
-        return person
+            return None
+        email = found.email
+        return Person(str(email).lower(), str(found.name or ""), found.iana_time_zone) if email else None
 
     # -- writing -----------------------------------------------------------------------------------
     def write_room_url(self, crm_id: str, url: str) -> None:

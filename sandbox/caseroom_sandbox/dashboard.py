@@ -1,7 +1,10 @@
 """Sandbox mode only: act as the CRM (open, rotate, close a case) and as the people in a room.
 
-Acting as the CRM signs a generic case event with ``CASEROOM_CRM_WEBHOOK_SECRET`` and sends it through the
-service's own ``POST /webhooks/crm`` (in process), so it takes exactly the path a real CRM's event takes.
+Acting as the CRM happens in the CRM the case belongs to (chosen when it is opened). For the generic webhook it
+signs a case event with ``CASEROOM_CRM_WEBHOOK_SECRET`` and sends it through the service's own
+``POST /webhooks/crm`` (in process), so it takes exactly the path a real CRM's event takes. For Salesforce and
+Zendesk it asks their emulator's control API to change the case or ticket, so the change comes back as that CRM's
+own Outbound Message or trigger webhook.
 Acting as people asks the platform's local emulator (its ``/_sandbox`` control API) to do it, so the room event
 comes back as the platform's real webhook. Nothing here exists outside sandbox mode.
 
@@ -31,9 +34,12 @@ from bot.dashboard import render
 from bot.dashboard.auth import Admin
 from bot.dashboard.context import Dash
 from bot.dashboard.render import Html, tag
+from bot.events import WEBHOOK_CRM
 from bot.models import Case, Participant, Room
 from integrations.salesforce.settings import SalesforceSettings
 from integrations.webex.settings import WebexSettings
+from integrations.zendesk.crm import PLATFORM_TAGS, ticket_id
+from integrations.zendesk.settings import ZendeskSettings
 
 PRIORITIES = ["P1", "P2", "P3", "P4"]
 nav = ("/admin/sandbox", "Sandbox")
@@ -161,9 +167,11 @@ def router(d: Dash) -> APIRouter:
             return off(request, admin)
         number = d.sv.clock().strftime("SBX%y%m%d%H%M%S")
         platforms = sorted(d.sv.messaging) or [d.sv.platform_for(None)]
+        crms = crm_choices(settings) or [WEBHOOK_CRM]
         fields = render.join(
             [
                 render.hidden("action", "open"),
+                render.field("CRM", "crm", crms[0], options=crms),
                 render.field("Case number", "number", number, required=True),
                 render.field("Subject", "subject", "VPN drops every hour", required=True),
                 render.field("Priority", "priority", "P2", options=PRIORITIES),
@@ -178,8 +186,11 @@ def router(d: Dash) -> APIRouter:
         known = [[p, emulator_root(settings, p) or "none"] for p in platforms]
         body = render.join(
             [
-                tag("p", "Act as the CRM: the case event is signed and delivered to this service's /webhooks/crm. "
-                         "Rotate or close a case from its page; people in a room are played from there too."),
+                tag("p", "Act as the CRM: Salesforce and Zendesk cases are opened in their emulators, whose own "
+                         "webhooks then reach this service; a webhook case's event is signed and delivered to "
+                         "/webhooks/crm. Salesforce and Zendesk number cases themselves (the case number below is "
+                         "for webhook cases). Rotate or close a case from its page; people in a room are played "
+                         "from there too."),
                 tag("h2", "Open a case"),
                 render.form("/admin/sandbox/crm", admin.csrf, fields, "Open the case"),
                 render.table("Emulators people are played through", ["Platform", "Emulator"], known),
@@ -190,24 +201,28 @@ def router(d: Dash) -> APIRouter:
     @r.post("/admin/sandbox/crm")
     async def act_as_crm(request: Request, csrf: str = Form(""), action: str = Form(""), number: str = Form(""),
                          subject: str = Form(""), priority: str = Form("P2"), platform: str = Form(""),
-                         customer_email: str = Form(""), customer_name: str = Form(""), engineer_email: str = Form(""),
-                         engineer_name: str = Form(""), engineer_timezone: str = Form("")) -> Response:  # fmt: skip
+                         crm: str = Form(""), customer_email: str = Form(""), customer_name: str = Form(""),
+                         engineer_email: str = Form(""), engineer_name: str = Form(""),
+                         engineer_timezone: str = Form("")) -> Response:  # fmt: skip
         admin = d.guard_post(request, csrf)
         if isinstance(admin, Response):
             return admin
         if not settings.sandbox_mode:
             return off(request, admin)
-        if not settings.crm_webhook_secret:
-            return _back(number, "error=no-secret")
-        if settings.section(SalesforceSettings).instance_url:
-            # Salesforce is the CRM: act in its emulator, so the case comes back as a real Outbound Message.
+        found = await run_in_threadpool(_load, d, number) if action != "open" else None
+        where = (found[0].crm or WEBHOOK_CRM) if found else crm or (crm_choices(settings) or [WEBHOOK_CRM])[0]
+        if where in CRM_ACTS and where in crm_choices(settings):
+            # The case lives in an emulated CRM: change it there, so it comes back as that CRM's own webhook.
+            act = CRM_ACTS[where]
             try:
-                where = await run_in_threadpool(_act_in_salesforce, d, settings, action, number, subject, priority,
-                                                customer_email, customer_name, engineer_email, engineer_name,
-                                                engineer_timezone)  # fmt: skip
+                number = await run_in_threadpool(act, settings, action, found[0] if found else None,
+                                                 Opening(subject, priority, platform, customer_email, customer_name,
+                                                         engineer_email, engineer_name, engineer_timezone))  # fmt: skip
             except (httpx.HTTPError, LookupError):
                 return _back(number, "error=refused")
-            return _back(where, "done=sent")
+            return _back(number, "done=sent")
+        if not settings.crm_webhook_secret:
+            return _back(number, "error=no-secret")
         now = d.sv.clock().isoformat()
         if action == "open":
             case: dict[str, Any] = {
@@ -219,7 +234,6 @@ def router(d: Dash) -> APIRouter:
             }  # fmt: skip
             body = event_body(case, "case.opened", now)
         else:
-            found = await run_in_threadpool(_load, d, number)
             if found is None or action not in ("rotate", "close"):
                 return _back(number, "error=bad-input")
             c, room_platform = found
@@ -260,38 +274,98 @@ def router(d: Dash) -> APIRouter:
     return r
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What the sandbox form says about a case to open, or (engineer only) whom to hand it to."""
+
+    subject: str
+    priority: str
+    platform: str
+    customer_email: str
+    customer_name: str
+    engineer_email: str
+    engineer_name: str
+    engineer_timezone: str
+
+    def engineer(self) -> dict[str, Any] | None:
+        return _person(self.engineer_email, self.engineer_name, self.engineer_timezone) \
+            if self.engineer_email.strip() else None  # fmt: skip
+
+
+def crm_choices(settings: Settings) -> list[str]:
+    """The CRMs a sandbox case can be opened in: the emulated ones CaseRoom is configured for, then the webhook."""
+    found = [name for name, on in (("salesforce", settings.section(SalesforceSettings).instance_url),
+                                   ("zendesk", settings.section(ZendeskSettings).url)) if on]  # fmt: skip
+    return found + ([WEBHOOK_CRM] if settings.crm_webhook_secret else [])
+
+
 SF_PRIORITY = {"P1": "High", "P2": "Medium", "P3": "Low", "P4": "Low"}
 
 
-def _act_in_salesforce(d: Dash, settings: Settings, action: str, number: str, subject: str, priority: str,
-                       customer_email: str, customer_name: str, engineer_email: str, engineer_name: str,
-                       engineer_timezone: str) -> str:  # fmt: skip
+def _act_in_salesforce(settings: Settings, action: str, case: Case | None, o: Opening) -> str:
     """Open, rotate or close through the Salesforce emulator's control API; returns the case number."""
     root = str(settings.section(SalesforceSettings).instance_url).rstrip("/")
-    with httpx.Client(base_url=f"{root}/_sandbox", verify=settings.ca_bundle or True, timeout=10) as sf:
+    with httpx.Client(base_url=f"{root}/_sandbox", verify=http_trust(), timeout=10) as sf:
 
         def owner() -> dict[str, str]:
-            if not engineer_email.strip():
+            person = o.engineer()
+            if person is None:
                 return {}
-            person = _person(engineer_email, engineer_name, engineer_timezone)
             sf.post("/users", json={"email": person["email"], "name": person["name"],
                                     "timezone": person["timezone"] or "UTC"})  # fmt: skip (idempotent by e-mail)
             return {"owner_email": person["email"]}
 
         if action == "open":
-            body = {"subject": subject or "Sandbox case", "priority": SF_PRIORITY.get(priority, "Medium"),
-                    "contact_email": customer_email.strip() or "customer@sandbox.example",
-                    "contact_name": customer_name.strip() or "Sandbox Customer", **owner()}  # fmt: skip
+            body = {"subject": o.subject or "Sandbox case", "priority": SF_PRIORITY.get(o.priority, "Medium"),
+                    "contact_email": o.customer_email.strip() or "customer@sandbox.example",
+                    "contact_name": o.customer_name.strip() or "Sandbox Customer", **owner()}  # fmt: skip
             r = sf.post("/cases", json=body)
             r.raise_for_status()
             return str(r.json()["CaseNumber"])
-        found = _load(d, number)
-        if found is None or action not in ("rotate", "close"):
-            raise LookupError(number)
-        crm_id = found[0].crm_id
+        if case is None or action not in ("rotate", "close"):
+            raise LookupError(action)
+        crm_id = case.crm_id
         r = sf.post(f"/cases/{crm_id}/owner", json=owner()) if action == "rotate" else sf.post(f"/cases/{crm_id}/close")
         r.raise_for_status()
-        return number
+        return case.number
+
+
+ZD_PRIORITY = {"P1": "urgent", "P2": "high", "P3": "normal", "P4": "low"}
+ZD_TAGS = {platform: tag for tag, platform in PLATFORM_TAGS.items()}
+
+
+def _act_in_zendesk(settings: Settings, action: str, case: Case | None, o: Opening) -> str:
+    """Open, rotate or close (solve) a ticket through the Zendesk emulator's control API; returns the case number."""
+    root = str(settings.section(ZendeskSettings).url).rstrip("/")
+    with httpx.Client(base_url=f"{root}/_sandbox", verify=http_trust(), timeout=10) as zd:
+
+        def assignee() -> dict[str, str]:
+            person = o.engineer()
+            if person is None:
+                return {}
+            zd.post("/users", json={"email": person["email"], "name": person["name"], "role": "agent",
+                                    "iana_time_zone": person["timezone"] or "Etc/UTC"}).raise_for_status()  # fmt: skip
+            return {"assignee_email": person["email"]}
+
+        if action == "open":
+            body = {"subject": o.subject or "Sandbox ticket", "priority": ZD_PRIORITY.get(o.priority, "normal"),
+                    "requester_email": o.customer_email.strip() or "customer@sandbox.example",
+                    "requester_name": o.customer_name.strip() or "Sandbox Customer",
+                    "tags": [ZD_TAGS[o.platform]] if o.platform in ZD_TAGS else [], **assignee()}  # fmt: skip
+            r = zd.post("/tickets", json=body)
+            r.raise_for_status()
+            return f"ZD-{r.json()['id']}"
+        if case is None or action not in ("rotate", "close"):
+            raise LookupError(action)
+        change = assignee() if action == "rotate" else {"status": "solved"}
+        zd.post(f"/tickets/{ticket_id(case.crm_id)}", json=change).raise_for_status()
+        return case.number
+
+
+CRM_ACTS: dict[str, Callable[[Settings, str, Case | None, Opening], str]] = {
+    "salesforce": _act_in_salesforce,
+    "zendesk": _act_in_zendesk,
+}
 
 
 def _load(d: Dash, number: str) -> tuple[Case, str] | None:

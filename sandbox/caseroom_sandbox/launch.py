@@ -1,4 +1,4 @@
-"""Start the three emulators for `make run` / `caseroom sandbox` and say how CaseRoom reaches them.
+"""Start the four emulators for `make run` / `caseroom sandbox` and say how CaseRoom reaches them.
 
 ``start(public_url)`` returns the running sandbox: its environment overrides (base URLs, tokens, secrets, the CA
 bundle), a stop function and the lines that tell the operator what runs where. CaseRoom itself runs unchanged: it
@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from caseroom_sandbox.server import ServerThread
+
+if TYPE_CHECKING:
+    from caseroom_sandbox.zendesk import ZendeskEmulator
 
 ORG_ID = "00D000000000001EAA"
 PEOPLE = [
@@ -28,6 +32,7 @@ class Sandbox:
     webex: object = None
     slack: object = None
     salesforce: object = None
+    zendesk: object = None
     urls: dict[str, str] = field(default_factory=dict)
     crm_users: dict[str, str] = field(default_factory=dict)  # e-mail -> Salesforce User id
     env: dict[str, str] = field(default_factory=dict)
@@ -40,7 +45,7 @@ class Sandbox:
     def banner(self) -> list[str]:
         """What `caseroom serve` prints about the sandbox it started (rich markup)."""
         lines = ["[bold]Sandbox mode[/bold]: no credentials are set, so CaseRoom talks to local emulators of "
-                 "Webex, Slack and Salesforce (a development and evaluation tool, not the real clouds)."]  # fmt: skip
+                 "Webex, Slack, Salesforce and Zendesk (a development and evaluation tool, not the real clouds)."]
         lines += [f"  {name.title():<11} {url}   (state: {url}/_sandbox/state)" for name, url in self.urls.items()]
         lines.append(f"  Sandbox CRM webhook secret (sign POST {self.public_url}/webhooks/crm with it): "
                      f"{self.env.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
@@ -53,6 +58,7 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
     from caseroom_sandbox.salesforce import SalesforceEmulator
     from caseroom_sandbox.slack import SlackEmulator
     from caseroom_sandbox.webex import WebexEmulator
+    from caseroom_sandbox.zendesk import ZendeskEmulator
 
     sb = Sandbox(public_url)
     crm_secret = secrets.token_urlsafe(24)
@@ -82,6 +88,14 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
         sb.crm_users[email] = salesforce.add_user(email, name, timezone=tz)
     sb.salesforce, sb.urls["salesforce"] = salesforce, server.url
 
+    zendesk = ZendeskEmulator(subdomain="caseroom", seed=seed)
+    server = zendesk.start()
+    sb.servers.append(server)
+    for email, name, tz in PEOPLE:
+        zendesk.add_user(name, email, role="agent", iana_time_zone=tz)
+    zendesk.add_user(CUSTOMER[1], CUSTOMER[0])
+    sb.zendesk, sb.urls["zendesk"] = zendesk, server.url
+
     sb.env = {
         "CASEROOM_CRM_WEBHOOK_SECRET": crm_secret,
         "WEBEX_BASE_URL": f"{sb.urls['webex']}/v1/",
@@ -99,6 +113,7 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
     if webex.observer_token:
         sb.env["WEBEX_OBSERVER_TOKEN"] = webex.observer_token
     _register_webex_webhooks(sb, webex_secret)
+    _set_up_zendesk(sb, zendesk)
     return sb
 
 
@@ -113,6 +128,19 @@ def _register_webex_webhooks(sb: Sandbox, secret: str) -> None:
     if "WEBEX_OBSERVER_TOKEN" in sb.env:
         clients["observer"] = api(sb.env["WEBEX_OBSERVER_TOKEN"], base_url)
     sync(clients, f"{sb.public_url}{PATH}", secret)
+
+
+def _set_up_zendesk(sb: Sandbox, emu: ZendeskEmulator) -> None:
+    """What an admin does with `caseroom zendesk setup`, done for them: the field, the webhook and the trigger."""
+    from integrations.zendesk.client import client
+    from integrations.zendesk.inbound import PATH
+    from integrations.zendesk.settings import ZendeskSettings
+    from integrations.zendesk.setup import sync
+
+    creds = {"url": sb.urls["zendesk"], "email": emu.agent_email, "api_token": emu.api_token}
+    done = sync(client(ZendeskSettings.model_validate(creds)), f"{sb.public_url}{PATH}")
+    sb.env.update({f"ZENDESK_{k.upper()}": v for k, v in creds.items()})
+    sb.env.update(ZENDESK_WEBHOOK_SECRET=done.secret, ZENDESK_ROOM_URL_FIELD_ID=str(done.field_id))
 
 
 def start(public_url: str) -> Sandbox:
