@@ -8,22 +8,28 @@ import re
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.slack import SlackEmulator
 from caseroom_sandbox.zendesk import ZendeskEmulator
 from fastapi.testclient import TestClient
 from zenpy.lib.api_objects import Trigger
 
 from bot.models import JobStatus, utcnow
 from integrations.origins import ForeignOrigin
+from integrations.slack.plugin import plugin as slack_plugin
 from integrations.zendesk import reconcile, setup
 from integrations.zendesk.client import AccountSession, account, client
 from integrations.zendesk.inbound import PATH, sign
 from integrations.zendesk.settings import ZendeskSettings
+from tests.slack_world import SIGNING_SECRET
 from tests.support import CASEROOM, command_env
 from tests.test_dashboard import TOKEN, csrf_of, login
 from tests.test_exact_record import upload
+from tests.test_filed_comments import private_answers
 from tests.zendesk_world import CUSTOMER, zendesk_world
 
 
@@ -189,3 +195,43 @@ def test_the_sandbox_page_opens_rotates_and_solves_a_zendesk_ticket_in_the_emula
         assert "done=sent" in str(admin.post("/admin/sandbox/crm", data=close).url)
         z.settle(lambda: bool(z.room(ticket)["isLocked"]))
         assert z.zd.ticket(ticket)["status"] == "solved"
+
+
+def test_an_engineers_note_is_a_private_comment_and_a_customer_cannot_add_one(tmp_path: Path) -> None:
+    with zendesk_world(tmp_path) as z:
+        ticket = z.open_ticket()
+        z.settle(lambda: z.has_room(ticket) and z.room_url(ticket) is not None)
+        room_id = z.room(ticket)["id"]
+        z.w.act("act/message", as_email=CUSTOMER[0], room_id=room_id, text="/case note the engineers should see this")
+        z.w.act("act/message", as_email="ada@support.example", room_id=room_id, text="/case note MTU is 1400")
+        z.settle(lambda: any("MTU is 1400" in c["body"] for c in z.notes(ticket)))
+        notes = [c for c in z.notes(ticket) if "MTU" in c["body"] or "should see" in c["body"]]
+        assert [(c["body"], c["public"]) for c in notes] == [("Note from Ada Lovelace (CaseRoom): MTU is 1400", False)]
+        assert any("/case note is for the case's engineers" in t for t in private_answers(z.w))
+        # Nothing CaseRoom wrote is public: the requester reads only the public comments (their own description).
+        assert [c["body"] for c in z.zd.comments(ticket) if c["public"]] == ["Since the upgrade"]
+
+
+def test_a_ticket_tagged_caseroom_slack_gets_a_slack_channel_with_the_customer_through_slack_connect(
+    tmp_path: Path,
+) -> None:
+    slack = SlackEmulator(signing_secret=SIGNING_SECRET, seed=7)
+    slack.add_user("ada@support.example", "Ada Lovelace")
+    with ServerThread(slack.app) as slack_server, zendesk_world(
+        tmp_path, plugins=(slack_plugin,), SLACK_API_URL=f"{slack_server.url}/api/", SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_RATE_LIMITS="", CASEROOM_DEFAULT_PLATFORM="webex",
+    ) as z:  # fmt: skip
+        slack.set_request_urls(events=f"{z.w.url}/slack/events", commands=f"{z.w.url}/slack/events")
+        ticket = z.open_ticket(tags=("caseroom_slack",))
+        name = f"case-zd-{ticket}"
+
+        def channel() -> dict[str, Any] | None:
+            return next((c for c in slack.snapshot()["channels"] if c["name"] == name), None)
+
+        z.settle(lambda: channel() is not None and z.room_url(ticket) is not None)
+        assert not z.has_room(ticket), "the tag chose Slack over the default platform"
+        assert "ada@support.example" in channel()["member_emails"]  # type: ignore[index]
+        assert [i["email"] for i in channel()["pending_invites"]] == [CUSTOMER[0]]  # type: ignore[index]
+        slack.accept_invite(email=CUSTOMER[0])
+        z.settle(lambda: CUSTOMER[0] in channel()["member_emails"])  # type: ignore[index]
+        assert str(z.room_url(ticket)).endswith(f"/rooms/ZD-{ticket}")

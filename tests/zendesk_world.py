@@ -70,7 +70,8 @@ class ZendeskWorld:
 
 
 @contextmanager
-def zendesk_world(tmp_path: Path, **overrides: Any) -> Iterator[ZendeskWorld]:
+def zendesk_world(tmp_path: Path, plugins: tuple[Any, ...] = (), **overrides: Any) -> Iterator[ZendeskWorld]:
+    """``plugins``: more beside Webex's and Zendesk's (a second chat platform)."""
     zd = ZendeskEmulator(subdomain="caseroom", export_lag_s=0)
     zd_server = zd.start()
     for email, (name, tz) in ENGINEERS.items():
@@ -82,7 +83,7 @@ def zendesk_world(tmp_path: Path, **overrides: Any) -> Iterator[ZendeskWorld]:
     env = {f"ZENDESK_{k.upper()}": v for k, v in creds.items()}
     env.update(ZENDESK_WEBHOOK_SECRET=done.secret, ZENDESK_ROOM_URL_FIELD_ID=done.field_id)
     try:
-        with webex_world(tmp_path, plugins=(zendesk_plugin,), fake_crm=False, sock=sock,
+        with webex_world(tmp_path, plugins=(zendesk_plugin, *plugins), fake_crm=False, sock=sock,
                          **{**env, **overrides}) as w:  # fmt: skip
             yield ZendeskWorld(zd, zd_server.url, w, done)
     finally:
