@@ -221,6 +221,9 @@ def test_sandbox_controls_drive_a_case_from_open_to_closed(rt: Runtime, state_fi
             "priority": "P1", "platform": "webex", "customer_email": "carol@customer.example",
             "customer_name": "Carol", "engineer_email": "ada@support.example", "engineer_name": "Ada",
             "engineer_timezone": "Europe/Amsterdam"}  # fmt: skip
+    # Only the CRMs this deployment serves are offered; another is refused and opens nothing.
+    r = client.post("/admin/sandbox/crm", data=data | {"crm": "zendesk"}, follow_redirects=False)
+    assert r.headers["location"] == "/admin/cases/SBX1?error=bad-input"
     r = client.post("/admin/sandbox/crm", data=data, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/admin/cases/SBX1?done=sent"
     rt.worker().drain()

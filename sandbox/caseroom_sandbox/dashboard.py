@@ -209,9 +209,12 @@ def router(d: Dash) -> APIRouter:
             return admin
         if not settings.sandbox_mode:
             return off(request, admin)
+        choices = crm_choices(settings)
         found = await run_in_threadpool(_load, d, number) if action != "open" else None
-        where = (found[0].crm or WEBHOOK_CRM) if found else crm or (crm_choices(settings) or [WEBHOOK_CRM])[0]
-        if where in CRM_ACTS and where in crm_choices(settings):
+        if found is None and crm and crm not in choices:
+            return _back(number, "error=bad-input")  # a CRM this deployment does not serve
+        where = (found[0].crm or WEBHOOK_CRM) if found else crm or (choices or [WEBHOOK_CRM])[0]
+        if where in CRM_ACTS and where in choices:
             # The case lives in an emulated CRM: change it there, so it comes back as that CRM's own webhook.
             act = CRM_ACTS[where]
             try:
