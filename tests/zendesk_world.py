@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from caseroom_sandbox.launch import set_up_zendesk
 from caseroom_sandbox.server import listen
 from caseroom_sandbox.zendesk import ZendeskEmulator
 
 from integrations.zendesk import setup
-from integrations.zendesk.client import client
-from integrations.zendesk.inbound import PATH
 from integrations.zendesk.plugin import plugin as zendesk_plugin
-from integrations.zendesk.settings import ZendeskSettings
 from tests.support import settle
 from tests.webex_world import WebexWorld, webex_world
 
@@ -78,10 +76,7 @@ def zendesk_world(tmp_path: Path, plugins: tuple[Any, ...] = (), **overrides: An
         zd.add_user(name, email, role="agent", iana_time_zone=tz)
     sock = listen()
     caseroom_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    creds = {"url": zd_server.url, "email": zd.agent_email, "api_token": zd.api_token}
-    done = setup.sync(client(ZendeskSettings(**creds)), caseroom_url + PATH)
-    env = {f"ZENDESK_{k.upper()}": v for k, v in creds.items()}
-    env.update(ZENDESK_WEBHOOK_SECRET=done.secret, ZENDESK_ROOM_URL_FIELD_ID=done.field_id)
+    env, done = set_up_zendesk(zd, zd_server.url, caseroom_url)
     try:
         with webex_world(tmp_path, plugins=(zendesk_plugin, *plugins), fake_crm=False, sock=sock,
                          **{**env, **overrides}) as w:  # fmt: skip

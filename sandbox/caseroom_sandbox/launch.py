@@ -16,6 +16,7 @@ from caseroom_sandbox.server import ServerThread
 
 if TYPE_CHECKING:
     from caseroom_sandbox.zendesk import ZendeskEmulator
+    from integrations.zendesk.setup import Done
 
 ORG_ID = "00D000000000001EAA"
 PEOPLE = [
@@ -113,7 +114,7 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
     if webex.observer_token:
         sb.env["WEBEX_OBSERVER_TOKEN"] = webex.observer_token
     _register_webex_webhooks(sb, webex_secret)
-    _set_up_zendesk(sb, zendesk)
+    sb.env.update(set_up_zendesk(zendesk, sb.urls["zendesk"], public_url)[0])
     return sb
 
 
@@ -130,17 +131,19 @@ def _register_webex_webhooks(sb: Sandbox, secret: str) -> None:
     sync(clients, f"{sb.public_url}{PATH}", secret)
 
 
-def _set_up_zendesk(sb: Sandbox, emu: ZendeskEmulator) -> None:
-    """What an admin does with `caseroom zendesk setup`, done for them: the field, the webhook and the trigger."""
+def set_up_zendesk(emu: ZendeskEmulator, emu_url: str, caseroom_url: str) -> tuple[dict[str, str], Done]:
+    """What an admin does with `caseroom zendesk setup`, done for them (the field, the webhook and the trigger):
+    the ZENDESK_* environment CaseRoom then runs with, and what setup made."""
     from integrations.zendesk.client import client
     from integrations.zendesk.inbound import PATH
     from integrations.zendesk.settings import ZendeskSettings
     from integrations.zendesk.setup import sync
 
-    creds = {"url": sb.urls["zendesk"], "email": emu.agent_email, "api_token": emu.api_token}
-    done = sync(client(ZendeskSettings.model_validate(creds)), f"{sb.public_url}{PATH}")
-    sb.env.update({f"ZENDESK_{k.upper()}": v for k, v in creds.items()})
-    sb.env.update(ZENDESK_WEBHOOK_SECRET=done.secret, ZENDESK_ROOM_URL_FIELD_ID=str(done.field_id))
+    creds = {"url": emu_url, "email": emu.agent_email, "api_token": emu.api_token}
+    done = sync(client(ZendeskSettings.model_validate(creds)), f"{caseroom_url}{PATH}")
+    env = {f"ZENDESK_{k.upper()}": v for k, v in creds.items()}
+    env.update(ZENDESK_WEBHOOK_SECRET=done.secret, ZENDESK_ROOM_URL_FIELD_ID=str(done.field_id))
+    return env, done
 
 
 def start(public_url: str) -> Sandbox:
