@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import bot_posts, copy, filing, timeline
+from bot import bot_posts, copy, filing, mail_members, timeline
 from bot.events import Actor
 from bot.models import Participant, ParticipantStatus, Role
 from bot.services import Services
@@ -141,4 +141,9 @@ def ensure_member(
         p.updated_at = now
         s.add(p)
         s.commit()
-        return p.status
+        status = p.status
+    if status == ParticipantStatus.REFUSED and role == Role.CUSTOMER and sv.mailer is not None:
+        # The customer cannot come in on the platform: they take part by e-mail instead (rule 3: everyone joins
+        # from the application they use), and the case goes on with them in it.
+        return mail_members.invite(sv, case_id=case_id, person=person, role=role, by="CaseRoom")
+    return status

@@ -140,6 +140,7 @@ class Participant(SQLModel, table=True):
     status_reason: str = ""
     timezone: str | None = None
     updated_at: datetime = _ts(nullable=False, default=utcnow)
+    via: str = Field(default="", max_length=16)  # "email": in the room by e-mail (a MailMember), not on the platform
 
 
 class TimelineEvent(SQLModel, table=True):
@@ -269,6 +270,31 @@ class StoredFile(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     stored_at: datetime = _ts(nullable=False, default=utcnow, index=True)  # the purge's range
+
+
+class MailState(enum.StrEnum):
+    ACTIVE = "active"  # gets the room's mail; their replies are posted in the room
+    LEFT = "left"  # asked to stop (the leave link or a "leave" reply)
+    BOUNCED = "bounced"  # their mail server refused them for good
+    ENDED = "ended"  # the case closed: a reply gets a polite answer, nothing is posted
+
+
+class MailMember(SQLModel, table=True):
+    """A person in a case room by e-mail. ``token`` is in their reply address (``case-<number>+<token>@...``) and
+    is the only thing that lets mail in: unguessable, unique to (case, person), dead once they leave or bounce."""
+
+    __tablename__ = "mail_members"
+    __table_args__ = (UniqueConstraint("case_id", "email", name="uq_mail_member"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", index=True)
+    email: str = Field(max_length=320)
+    name: str = ""
+    token: str = Field(max_length=64, unique=True)
+    state: str = Field(default=MailState.ACTIVE, max_length=16)
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    thread_id: str = Field(default="", max_length=255)  # the Message-ID of their first mail: the rest refer to it
+    invited_at: datetime = _ts(nullable=False, default=utcnow)
+    updated_at: datetime = _ts(nullable=False, default=utcnow)
 
 
 LIVE_JOBS = "status IN ('queued', 'running')"

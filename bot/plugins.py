@@ -16,6 +16,7 @@ from bot.jobs import JobQueue
 from bot.services import Services
 from bot.worker import JobKind
 from integrations.crm import CRMPort
+from integrations.mailer import MailerPort
 from integrations.messaging import MessagingPort
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,15 @@ class PluginParts:
     scheduled: list[Any] = field(default_factory=list)  # (job kind, interval seconds) pairs for the leader
     job_kinds: dict[str, JobKind] = field(default_factory=dict)  # the plugin's own durable work
     cli: Any = None  # a typer.Typer mounted as `caseroom <plugin name> ...`
+    mailer: MailerPort | None = None  # outbound mail for people in rooms by e-mail
+    # What serves outside HTTP (an SMTP listener): started with the workers, stopped with them.
+    listeners: list[Listener] = field(default_factory=list)
+
+
+class Listener(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)

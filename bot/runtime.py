@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.ingest import Ingest
 from bot.jobs import Backoff, JobQueue
-from bot.plugins import Plugin, PluginContext, discover
+from bot.plugins import Listener, Plugin, PluginContext, discover
 from bot.scheduler import LeaderScheduler, Periodic
 from bot.services import Services
 from bot.worker import JobKind, Worker, WorkerPool
@@ -50,6 +50,7 @@ class Runtime:
         if settings.shifts_file:
             periodic.append(Periodic(shift_handoffs.CLOCK_KIND, shift_handoffs.CLOCK_SECONDS))
         plugin_kinds: dict[str, JobKind] = {}
+        self.listeners: list[Listener] = []
         webhooks: dict[str, str] = {}
         self.ingest = Ingest(self.db, self.queue)  # one writer per process: every webhook shares its group commits
         ctx = PluginContext(settings, self.ingest, self.queue, self.services)
@@ -62,6 +63,9 @@ class Runtime:
                 self.services.messaging[parts.messaging.platform] = parts.messaging
             if parts.crm and parts.crm.name not in self.services.crms:
                 self.services.crms[parts.crm.name] = parts.crm  # the name its cases record (Case.crm)
+            if parts.mailer and self.services.mailer is None:
+                self.services.mailer = parts.mailer
+            self.listeners += parts.listeners
             all_routers += parts.routers
             webhooks |= parts.webhooks
             periodic += [Periodic(kind, every) for kind, every in parts.scheduled]
@@ -78,8 +82,12 @@ class Runtime:
         self.pool.start()
         if scheduler:
             self.scheduler.start()
+        for listener in self.listeners:
+            listener.start()
 
     def stop(self) -> None:
+        for listener in self.listeners:
+            listener.stop()
         self.pool.stop()
         self.scheduler.stop()
         self.db.dispose()

@@ -15,6 +15,7 @@ from bot.health import HealthRecords
 from bot.jobs import Clock, JobQueue, PermanentJobError
 from bot.models import Case, utcnow
 from integrations.crm import CRMPort
+from integrations.mailer import MailerPort
 from integrations.messaging import MessagingPort
 
 
@@ -28,6 +29,7 @@ class Services:
     clock: Clock = utcnow
     health: HealthRecords = field(default_factory=HealthRecords)  # how each outside system answered this runtime
     commands: Registry = field(default_factory=Registry)  # what `/case ...` answers here (the runtime's families)
+    mailer: MailerPort | None = None  # people in rooms by e-mail get their mail through it; None: not set up
 
     def messenger(self, platform: str) -> MessagingPort:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from bot import maintenance
+from bot import mail_members, maintenance
 from bot.services import Services
 from bot.worker import JobKind
 from handlers import case_events, command_requests, crm_writes, room_events, shift_handoffs, uploads
@@ -23,4 +23,5 @@ def job_kinds(sv: Services) -> dict[str, JobKind]:
         shift_handoffs.CLOCK_KIND: JobKind(partial(shift_handoffs.clock, sv)),
         shift_handoffs.START_KIND: JobKind(partial(shift_handoffs.start, sv)),
         shift_handoffs.CASE_KIND: JobKind(partial(shift_handoffs.case, sv)),
+        mail_members.SEND_KIND: JobKind(lambda job: mail_members.send(sv, job.payload)),
     }

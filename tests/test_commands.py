@@ -99,7 +99,7 @@ def test_the_customer_invites_a_colleague_but_not_an_outsider(
 
 
 def test_invite_and_remove_answer_bad_arguments_with_their_usage(opened: Runtime, state_file: Path) -> None:
-    assert ask(opened, state_file, "invite", ADA) == "Usage: /case invite <email> [<email> ...]"
+    assert ask(opened, state_file, "invite", ADA) == "Usage: /case invite <email> [<email> ...] [--email]"
     assert ask(opened, state_file, "invite not-an-address", ADA).startswith("Not an e-mail address: not-an-address.")
     assert ask(opened, state_file, "remove", ADA) == "Usage: /case remove <email>"
     assert ask(opened, state_file, "timeline lots", ADA).startswith("'lots' is not a number.\nUsage:")

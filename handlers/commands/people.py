@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 
-from bot import timeline
+from bot import mail_members, timeline
 from bot.commands import Invocation, Refused, Registry, Reply, UsageError, confirmation_pending
-from bot.membership import ensure_member, participant
+from bot.membership import display_name, ensure_member, participant
 from bot.models import ParticipantStatus, Role
 from integrations.crm import Person
 
@@ -28,16 +28,24 @@ family = Registry()  # this module's commands; the runtime merges the families (
 
 @family.command(
     "invite",
-    usage="/case invite <email> [<email> ...]",
+    usage="/case invite <email> [<email> ...] [--email]",
     summary="add people to this room",
     who="participants",
     details="Engineers may invite anyone. The customer may invite colleagues of the same e-mail domain "
-    "(and of partner domains the support team allows).",
+    "(and of partner domains the support team allows). With --email they take part by e-mail: the room's "
+    "messages reach them by mail and their replies are posted here.",
     min_args=1,
-    max_args=MAX_INVITES,
+    max_args=MAX_INVITES + 1,
 )
 def invite(inv: Invocation) -> Reply:
-    emails = [a.strip("<>,;").lower() for a in inv.args]
+    by_email = "--email" in inv.args
+    emails = [a.strip("<>,;").lower() for a in inv.args if a != "--email"]
+    if not emails:
+        raise UsageError("Name at least one e-mail address to invite.")
+    if len(emails) > MAX_INVITES:
+        raise UsageError(f"At most {MAX_INVITES} people at a time.")
+    if by_email and inv.sv.mailer is None:
+        raise Refused("e-mail participants are not set up in this CaseRoom; ask an admin (CASEROOM_SMTP_URL).")
     bad = [e for e in emails if not EMAIL.match(e)]
     if bad:
         raise UsageError(f"Not an e-mail address: {', '.join(bad)}.")
@@ -53,6 +61,13 @@ def invite(inv: Invocation) -> Reply:
     who = inv.request.actor.name or asker or "someone"
     lines = []
     for email in emails:
+        if by_email:
+            role = Role.CUSTOMER if email == (case.customer_email or "").lower() else Role.MEMBER
+            with inv.sv.db.session() as s:
+                by = display_name(s, case.id, inv.request.actor)  # the name the mail's reader knows them by
+            mail_members.invite(inv.sv, case_id=case.id, person=Person(email), role=role, by=by)
+            lines.append(f"{who} invited {email} by e-mail; their replies will be posted here.")
+            continue
         status = ensure_member(inv.sv, case_id=case.id, crm_id=case.crm_id, platform=room.platform,
                                room_id=room.room_id, person=Person(email), role=Role.MEMBER, external=True,
                                again=True)  # fmt: skip

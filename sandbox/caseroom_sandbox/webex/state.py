@@ -23,6 +23,9 @@ class Store:
         self.org_id = org_id
         self.ids = IdMaker(seed)
         self.people: dict[str, Person] = {}
+        # Domains whose organisations block communication outside them (Control Hub's "block external
+        # communication"): their people cannot be brought into another org's space, as guests or otherwise.
+        self.closed_domains: set[str] = set()
         self.on_event: Callable[[Event], None] = lambda event: None
         self.clear()
 
@@ -226,6 +229,8 @@ class Store:
         """Adding an unknown e-mail invites its owner: a guest from another org, invitation pending."""
         if "@" not in email:
             raise WebexError(400, "personEmail is not a valid e-mail address.")
+        if email.rsplit("@", 1)[1].lower() in self.closed_domains:
+            raise WebexError(403, "The person's organization does not allow communication with external users.")
         guest_org = self.ids.make("ORGANIZATION")
         return self.add_person(email, email.split("@")[0], org_id=guest_org, invited=True)
 

@@ -1,0 +1,1 @@
+"""People in a case room by e-mail: SMTP out (aiosmtplib), an embedded SMTP listener in (aiosmtpd)."""

@@ -1,0 +1,42 @@
+"""E-mail participants as a plugin: the SMTP mailer (the core's :class:`~integrations.mailer.MailerPort`), the
+embedded SMTP listener, and the job that reads each reply taken in and hands it to the core."""
+
+from __future__ import annotations
+
+import base64
+
+from bot import mail_members
+from bot.models import Job
+from bot.plugins import Listener, PluginContext, PluginParts
+from bot.worker import JobKind
+from integrations.mail import parse
+from integrations.mail.listener import INBOUND_KIND, ReplyHandler, SmtpListener
+from integrations.mail.sender import SmtpMailer
+from integrations.mail.settings import MailSettings
+
+
+class MailPlugin:
+    name = "mail"
+    platform = None
+    settings = MailSettings
+    quiet_loggers = ("mail.log",)  # aiosmtpd's per-connection lines
+
+    def build(self, ctx: PluginContext) -> PluginParts | None:
+        cfg = ctx.settings.section(MailSettings)
+        if not cfg.configured:
+            return None
+        sv = ctx.services
+
+        def inbound(job: Job) -> None:
+            raw = base64.b64decode(job.payload["raw"])
+            mail = parse.read(raw, job.payload["token"], dict(job.payload.get("authentication") or {}))
+            mail_members.receive(sv, mail)
+
+        listeners: list[Listener] = []
+        if cfg.listen is not None:
+            host, port = cfg.listen
+            listeners.append(SmtpListener(ReplyHandler(sv, ctx.ingest, cfg), host, port, cfg.mail_max_bytes))
+        return PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds={INBOUND_KIND: JobKind(inbound)})
+
+
+plugin = MailPlugin()

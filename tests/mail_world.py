@@ -1,0 +1,77 @@
+"""A running CaseRoom on Webex with e-mail participants: its SMTP listener on a real TCP port, and a sandbox
+mail server (aiosmtpd) that keeps what CaseRoom sends, for end-to-end tests of mail in and out."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from caseroom_sandbox.mailbox import Mail, Mailbox
+from caseroom_sandbox.server import free_port
+
+from integrations.mail.plugin import plugin as mail_plugin
+from tests.webex_world import WebexWorld, webex_world
+
+DOMAIN = "reply.caseroom.example"
+AUTHSERV = "mx.caseroom.example"  # the MTA in front whose Authentication-Results CaseRoom believes
+CAROL = "carol@customer.example"
+
+
+@dataclass
+class MailWorld:
+    w: WebexWorld
+    mailbox: Mailbox
+    listen_port: int
+
+    def mails(self, to: str = CAROL) -> list[Mail]:
+        return self.mailbox.mails(to)
+
+    def reply_address(self, to: str = CAROL) -> str:
+        """The reply address CaseRoom's last mail to ``to`` gave them."""
+        return self.mails(to)[-1]["Reply-To"]
+
+    def send(self, text: str, *, sender: str = CAROL, to: str | None = None, message_id: str | None = None,
+             headers: dict[str, str] | None = None, envelope_from: str | None = None,
+             attachments: tuple[tuple[str, bytes], ...] = ()) -> str:  # fmt: skip
+        """Reply as ``sender`` over SMTP to CaseRoom's listener; the Message-ID sent. Refusals raise smtplib's."""
+        msg = EmailMessage()
+        msg["From"] = f"Carol Customer <{sender}>" if sender == CAROL else sender
+        msg["To"] = to or self.reply_address()
+        msg["Subject"] = "Re: your case"
+        msg["Message-ID"] = message_id or make_msgid(domain="customer.example")
+        for name, value in (headers or {}).items():
+            del msg[name]
+            msg[name] = value
+        msg.set_content(text)
+        for name, content in attachments:
+            msg.add_attachment(content, maintype="application", subtype="octet-stream", filename=name)
+        with smtplib.SMTP("127.0.0.1", self.listen_port, timeout=10) as smtp:
+            smtp.send_message(msg, from_addr=sender if envelope_from is None else envelope_from,
+                              to_addrs=[str(msg["To"])])  # fmt: skip
+        return str(msg["Message-ID"])
+
+
+@contextmanager
+def mail_world(tmp_path: Path, **overrides: Any) -> Iterator[MailWorld]:
+    mailbox = Mailbox()
+    smtp_url = mailbox.start()
+    port = free_port()
+    values = {
+        "CASEROOM_SMTP_URL": smtp_url,
+        "CASEROOM_MAIL_DOMAIN": DOMAIN,
+        "CASEROOM_MAIL_LISTEN": f"127.0.0.1:{port}",
+        "CASEROOM_MAIL_AUTHSERV_ID": AUTHSERV,
+        "CASEROOM_JOB_BACKOFF_BASE_SECONDS": 0.05,
+        **overrides,
+    }
+    try:
+        with webex_world(tmp_path, plugins=(mail_plugin,), **values) as w:
+            yield MailWorld(w, mailbox, port)
+    finally:
+        mailbox.stop()
