@@ -16,6 +16,7 @@ from bot.runtime import Runtime
 from integrations.mail.plugin import plugin as mail_plugin
 from integrations.webex.plugin import plugin as webex_plugin
 from tests.mail_world import AUTHSERV, CAROL, DOMAIN, MailWorld, mail_world
+from tests.test_exact_record import closed
 from tests.test_webex_adapter import direct_messages
 
 ADA, DAVE = "ada@support.example", "dave@customer.example"
@@ -206,3 +207,14 @@ def test_a_mail_taken_before_a_crash_is_posted_once_after_the_restart(tmp_path: 
             again.stop()
         posted = [t for t in room_texts(m) if "(by e-mail)" in t]
         assert posted == ["Carol Customer (by e-mail):\nStill dropping at 10:05."], posted
+
+
+def test_a_reply_after_the_case_closed_gets_a_polite_answer_and_is_not_posted(m: MailWorld) -> None:
+    m.w.deliver(event_id="evt_close", type_="case.closed", occurred_at="2026-11-23T09:00:00Z", status="Closed")
+    m.w.settle(lambda: closed(m.w))
+    m.send("Is it fixed for good?")
+    m.w.settle(lambda: len(m.mails()) == 2)
+    answer = m.mails()[-1]
+    assert "Support case 00001234 is closed, so your reply was not posted" in answer.text
+    assert answer["Subject"] == "[Case 00001234] VPN drops every hour"
+    assert messages(m) == [] and not any("fixed for good" in t for t in room_texts(m))
