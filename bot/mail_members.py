@@ -94,7 +94,7 @@ def invite(sv: Services, *, case_id: int, person: Person, role: Role, by: str) -
         name = person.name or email
         timeline.record(s, case.id, timeline.Kind.INVITE, f"{name} invited by e-mail as {role}", at=now,
                         data={"email": email, "role": str(role), "outcome": "email"},
-                        source_key=f"mail-invite:{m.token}")  # fmt: skip
+                        source_key=f"mail-invite:{_digest(m.token)}")  # fmt: skip
         mail = _mail(sv, case, m, mail_copy.invitation(name, case.number, case.subject, by, sv.stable_url(case.number)),
                      message_id=invitation_id)  # fmt: skip
         _enqueue(sv, s, case.id, m, mail)
@@ -193,9 +193,13 @@ def _tell_room(sv: Services, case_id: int, text: str) -> None:
         s.commit()
 
 
+def _digest(text: str, length: int = 40) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
 def mail_key(message_id: str) -> str:
     """The timeline key of a mail: its Message-ID, hashed to a fixed length."""
-    return "mail:" + hashlib.sha256(message_id.strip().lower().encode()).hexdigest()[:40]
+    return "mail:" + _digest(message_id.strip().lower())
 
 
 def receive(sv: Services, mail: InboundMail) -> str:
@@ -245,7 +249,7 @@ def _answer(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMa
             what: str) -> str:  # fmt: skip
     """Answer the sender by mail (not in the room), once per mail they sent."""
     assert case.id is not None and sv.mailer is not None
-    answer_id = sv.mailer.thread_id(case.number, f"re.{hashlib.sha256(mail.message_id.encode()).hexdigest()[:24]}")
+    answer_id = sv.mailer.thread_id(case.number, f"re.{_digest(mail.message_id, 24)}")
     out = _mail(sv, case, m, text, message_id=answer_id)
     out = OutboundMail(**{**asdict(out), "in_reply_to": mail.message_id,
                           "references": tuple(filter(None, (m.thread_id, mail.message_id)))})  # fmt: skip

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from bot import timeline
@@ -218,3 +219,19 @@ def test_a_reply_after_the_case_closed_gets_a_polite_answer_and_is_not_posted(m:
     assert "Support case 00001234 is closed, so your reply was not posted" in answer.text
     assert answer["Subject"] == "[Case 00001234] VPN drops every hour"
     assert messages(m) == [] and not any("fixed for good" in t for t in room_texts(m))
+
+
+def test_mail_the_listener_cannot_store_is_refused_for_now_so_the_sender_keeps_it(m: MailWorld) -> None:
+    address = m.reply_address()
+    with m.w.rt.db.session() as s:  # the database loses the table replies are checked against
+        s.execute(text("ALTER TABLE mail_members RENAME TO mail_members_away"))
+        s.commit()
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as later:
+        m.send("are you there?", to=address)
+    code, why = later.value.recipients[address]
+    assert code == 451 and b"try again" in why  # a 4xx: the sending server keeps the mail and retries
+    with m.w.rt.db.session() as s:
+        s.execute(text("ALTER TABLE mail_members_away RENAME TO mail_members"))
+        s.commit()
+    m.send("are you there?", to=address)  # its retry, once the database is back
+    m.w.settle(lambda: len(messages(m)) == 1)

@@ -88,6 +88,13 @@ class ReplyHandler:
         return "250 2.0.0 Taken: it will be posted in the case room"
 
 
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd's hook for what a step raised (the database unreachable, say): a temporary refusal, so the
+        sending server keeps the mail and tries again, instead of aiosmtpd's default permanent 500."""
+        log.error("SMTP listener could not take a mail: %r", error, exc_info=error)
+        return "451 4.3.0 CaseRoom cannot take mail just now: your server will try again"
+
+
 class SmtpListener:
     """The listener's lifetime: started and stopped with the workers."""
 
