@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import copy, message_entries, timeline
+from bot import cases, copy, message_entries, timeline
 from bot.models import BotPost
 from bot.services import Services
 from bot.sqlutil import insert_ignore
@@ -23,6 +23,20 @@ def say(sv: Services, case_id: int, platform: str, room_id: str, text: str) -> s
     with sv.db.session() as s:
         timeline.record(s, case_id, timeline.Kind.BOT, text, at=sv.clock(), actor_name=copy.BOT,
                         data={"message_id": message_id}, source_key=message_entries.key(message_id))  # fmt: skip
+        posted(s, case_id, message_id)
+        s.commit()
+    return message_id
+
+
+def announce(sv: Services, case_id: int, text: str) -> str | None:
+    """Post ``text``, a fact the timeline holds already, in the case's room and record the post; nothing while the
+    room is not open yet or is being emptied and archived. The platform's id of the post, if posted."""
+    with sv.db.session() as s:
+        room = cases.room_of(s, case_id)
+    if room is None or room.room_id is None or cases.winding_down(room):
+        return None
+    message_id = sv.messenger(room.platform).post(room.room_id, text)
+    with sv.db.session() as s:
         posted(s, case_id, message_id)
         s.commit()
     return message_id

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import bot_posts, cases, mail_copy, timeline
+from bot import bot_posts, cases, mail_copy, membership, timeline
 from bot.jobs import PermanentJobError
 from bot.models import Case, MailMember, MailState, Participant, ParticipantStatus, Role
 from bot.services import Services
@@ -99,11 +99,8 @@ def invite(sv: Services, *, case_id: int, person: Person, role: Role, by: str) -
                      message_id=invitation_id)  # fmt: skip
         _enqueue(sv, s, case.id, m, mail)
         s.commit()
-        platform, room_id, number = room.platform, room.room_id, case.number
-    message_id = sv.messenger(platform).post(room_id, mail_copy.invited_by_email(name))
-    with sv.db.session() as s:
-        bot_posts.posted(s, case_id, message_id)  # shown as the invitation entry
-        s.commit()
+        number = case.number
+    bot_posts.announce(sv, case_id, mail_copy.invited_by_email(name))  # shown as the invitation entry
     log.info("%s %s invited by e-mail to case %s", role, email, number)
     return ParticipantStatus.ADDED
 
@@ -112,7 +109,8 @@ def _participant_by_email(s: Session, case_id: int, email: str, person: Person, 
     insert_ignore(s, Participant, {"case_id": case_id, "email": email, "name": person.name, "role": role,
                                    "timezone": person.timezone, "status": ParticipantStatus.ADDED,
                                    "status_reason": "", "updated_at": now, "via": "email"})  # fmt: skip
-    p = s.execute(select(Participant).where(Participant.case_id == case_id, Participant.email == email)).scalar_one()  # type: ignore[arg-type]
+    p = membership.participant(s, case_id, email)
+    assert p is not None
     p.status, p.status_reason, p.via, p.updated_at = ParticipantStatus.ADDED, "", "email", now
     s.add(p)
 
@@ -171,26 +169,14 @@ def _bounced(sv: Services, case_id: int, member_id: int, reason: str) -> None:
         text = mail_copy.bounced(m.name or m.email, reason)
         timeline.record(s, case_id, timeline.Kind.ERROR, text, at=sv.clock(), data={"email": m.email})
         s.commit()
-    _tell_room(sv, case_id, text)
+    bot_posts.announce(sv, case_id, text)
 
 
 def _set_participant(s: Session, case_id: int, email: str, status: ParticipantStatus, reason: str = "") -> None:
-    q = select(Participant).where(Participant.case_id == case_id, Participant.email == email)  # type: ignore[arg-type]
-    p = s.execute(q).scalar_one_or_none()
+    p = membership.participant(s, case_id, email)
     if p is not None:
         p.status, p.status_reason = status, reason
         s.add(p)
-
-
-def _tell_room(sv: Services, case_id: int, text: str) -> None:
-    with sv.db.session() as s:
-        room = cases.room_of(s, case_id)
-    if room is None or room.room_id is None or cases.winding_down(room):
-        return
-    message_id = sv.messenger(room.platform).post(room.room_id, text)
-    with sv.db.session() as s:
-        bot_posts.posted(s, case_id, message_id)
-        s.commit()
 
 
 def _digest(text: str, length: int = 40) -> str:
@@ -250,9 +236,8 @@ def _answer(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMa
     """Answer the sender by mail (not in the room), once per mail they sent."""
     assert case.id is not None and sv.mailer is not None
     answer_id = sv.mailer.thread_id(case.number, f"re.{_digest(mail.message_id, 24)}")
-    out = _mail(sv, case, m, text, message_id=answer_id)
-    out = OutboundMail(**{**asdict(out), "in_reply_to": mail.message_id,
-                          "references": tuple(filter(None, (m.thread_id, mail.message_id)))})  # fmt: skip
+    out = replace(_mail(sv, case, m, text, message_id=answer_id), in_reply_to=mail.message_id,
+                  references=tuple(filter(None, (m.thread_id, mail.message_id))))  # fmt: skip
     _enqueue(sv, s, case.id, m, out)
     s.commit()
     return what
@@ -269,5 +254,5 @@ def _leave(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMai
     timeline.record(s, case.id, timeline.Kind.LEAVE, mail_copy.left_by_email(name), at=now, actor_email=m.email,
                     actor_name=name, data={"via": "email"}, source_key=key)  # fmt: skip
     s.commit()
-    _tell_room(sv, case.id, mail_copy.left_by_email(name))
+    bot_posts.announce(sv, case.id, mail_copy.left_by_email(name))
     return "left"

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import bot_posts, cases, copy, timeline
+from bot import bot_posts, copy, timeline
 from bot.filing import FILE_KIND
 from bot.jobs import PermanentJobError
 from bot.models import Case, CaseFile, Job
@@ -42,16 +42,10 @@ def file_not_filed(sv: Services, job: Job, error: str) -> None:
     name = p["file"]["name"] or "a file"
     text = copy.file_not_filed(name, error)
     with sv.db.session() as s:
-        case = s.get(Case, p["case_id"])
-        room = cases.room_of(s, p["case_id"]) if case else None
         timeline.record(s, p["case_id"], timeline.Kind.ERROR, text, at=sv.clock(), data={"file": p["file"]},
                         source_key=f"file-failed:{p['file']['file_id']}")  # fmt: skip
         s.commit()
-    if room and room.room_id and not cases.winding_down(room):
-        posted = sv.messenger(p["platform"]).post(room.room_id, text)
-        with sv.db.session() as s:
-            bot_posts.posted(s, p["case_id"], posted)
-            s.commit()
+    bot_posts.announce(sv, p["case_id"], text)
 
 
 def _case_file(s: Session, p: dict[str, Any]) -> CaseFile:

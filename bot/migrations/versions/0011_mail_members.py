@@ -1,8 +1,8 @@
 """People in a case room by e-mail.
 
-A person without Webex or Slack (or whose company cannot take a Slack Connect invitation) is in the room by e-mail:
-``mail_members`` keeps their reply-address token and where they stand, and their participant row says ``via``
-"email". Rows from before this revision are platform members ('').
+A person without the room's chat platform (or whose company keeps them out of other organisations' rooms) is in it
+by e-mail: ``mail_members`` keeps their reply-address token and where they stand, and their participant row says
+``via`` "email". Rows from before this revision are platform members ('').
 
 Revision ID: 0011
 Revises: 0010
