@@ -14,7 +14,7 @@ from itertools import islice
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from bot import bot_posts, cases, copy, figures, filing, message_entries, timeline, transcript
+from bot import bot_posts, cases, copy, figures, filing, mail_digest, message_entries, timeline, transcript
 from bot.events import Actor
 from bot.jobs import WaitingFor
 from bot.membership import display_name, participant
@@ -52,6 +52,8 @@ def ensure_closed(sv: Services, crm_id: str) -> None:
     closer = _Closer(sv, case, room)
     closer.step("announce", closer.announce)
     closer.step("exported", closer.export_history)
+    # After the export, so the closing mail holds the room's last words; before the transcript, which shows it.
+    closer.step("mail_ended", lambda: mail_digest.end(sv, closer.case_id))
     crm = sv.crm_of(case)
     if crm:
         closer.wait_for_files()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 SIGN_OFF = "-- \nCaseRoom"  # "-- " opens a signature (RFC 3676): mail readers fold it, reply parsers drop it
 
 
@@ -59,6 +61,42 @@ def after_closure(number: str) -> str:
     ])
 
 
+def digest_line(kind: str, who: str, text: str, at: datetime) -> str:
+    """One room entry in a person's mail: who said it, when (in their time zone), what."""
+    when = at.strftime("%a %d %b %H:%M %Z")
+    if kind in ("message", "bot", "note"):
+        said = "CaseRoom" if kind == "bot" else (who or "Someone")
+        label = " (internal note)" if kind == "note" else ""
+        return f"[{when}] {said}{label}:\n{text}"
+    return f"[{when}] {text}"
+
+
+def digest(number: str, lines: list[str], room_url: str) -> str:
+    return "\n".join([
+        f"New in the room of support case {number}:",
+        "",
+        "\n\n".join(lines),
+        "",
+        "Reply to this mail to write in the room; reply \"leave\" to leave it, \"help\" for what e-mail can do.",
+        f"The room: {room_url}",
+        "",
+        SIGN_OFF,
+    ])
+
+
+def closing(number: str, lines: list[str], room_url: str) -> str:
+    since = ["Since the last mail:", "", "\n\n".join(lines), ""] if lines else []
+    return "\n".join([
+        f"Support case {number} is closed, and its room with it. Thank you for taking part.",
+        "",
+        *since,
+        "The conversation is kept with the case. Replies to this address are no longer posted in the room;",
+        "if the problem comes back, reply anyway and you will be told how to reopen the case.",
+        "",
+        SIGN_OFF,
+    ])
+
+
 # In the room
 def posted_by_email(name: str, text: str) -> str:
     return f"{name} (by e-mail):\n{text}"
@@ -78,3 +116,7 @@ def bounced(name: str, reason: str) -> str:
 
 def attachments_not_posted(name: str, files: list[str]) -> str:
     return f"{name} attached {', '.join(files)} by e-mail; ask them to share files through the room's link"
+
+
+def ended_by_closure(name: str) -> str:
+    return f"{name} removed at closure (took part by e-mail)"

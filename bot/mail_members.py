@@ -85,6 +85,7 @@ def invite(sv: Services, *, case_id: int, person: Person, role: Role, by: str) -
             return ParticipantStatus.ADDED  # in by e-mail already: their invitation went out
         if m.thread_id:  # left or bounced before: a new address, the old one stays dead
             m.token, m.state, m.reason = secrets.token_urlsafe(TOKEN_BYTES), MailState.ACTIVE, ""
+            m.invited_at = now  # what the room said while they were out is not mailed to them
         invitation_id = mailer.thread_id(case.number, f"{m.id}.{m.token[:8]}")
         m.thread_id = m.thread_id or invitation_id
         m.name = m.name or person.name
@@ -95,9 +96,9 @@ def invite(sv: Services, *, case_id: int, person: Person, role: Role, by: str) -
         timeline.record(s, case.id, timeline.Kind.INVITE, f"{name} invited by e-mail as {role}", at=now,
                         data={"email": email, "role": str(role), "outcome": "email"},
                         source_key=f"mail-invite:{_digest(m.token)}")  # fmt: skip
-        mail = _mail(sv, case, m, mail_copy.invitation(name, case.number, case.subject, by, sv.stable_url(case.number)),
-                     message_id=invitation_id)  # fmt: skip
-        _enqueue(sv, s, case.id, m, mail)
+        text = mail_copy.invitation(name, case.number, case.subject, by, sv.stable_url(case.number))
+        mail = compose(sv, case, m, text, message_id=invitation_id)
+        enqueue(sv, s, case.id, m, mail)
         s.commit()
         number = case.number
     bot_posts.announce(sv, case_id, mail_copy.invited_by_email(name))  # shown as the invitation entry
@@ -115,7 +116,7 @@ def _participant_by_email(s: Session, case_id: int, email: str, person: Person, 
     s.add(p)
 
 
-def _mail(sv: Services, case: Case, m: MailMember, text: str, *, message_id: str) -> OutboundMail:
+def compose(sv: Services, case: Case, m: MailMember, text: str, *, message_id: str) -> OutboundMail:
     mailer = sv.mailer
     assert mailer is not None
     reply_to = mailer.reply_address(case.number, m.token)
@@ -138,7 +139,7 @@ def _mail(sv: Services, case: Case, m: MailMember, text: str, *, message_id: str
     )
 
 
-def _enqueue(sv: Services, s: Session, case_id: int, m: MailMember, mail: OutboundMail) -> None:
+def enqueue(sv: Services, s: Session, case_id: int, m: MailMember, mail: OutboundMail) -> None:
     payload = {"case_id": case_id, "member_id": m.id, "mail": asdict(mail)}
     sv.queue.enqueue(s, SEND_KIND, payload, key=f"mail:{mail.message_id}"[:255])
 
@@ -165,14 +166,14 @@ def _bounced(sv: Services, case_id: int, member_id: int, reason: str) -> None:
             return
         m.state, m.reason, m.updated_at = MailState.BOUNCED, reason, sv.clock()
         s.add(m)
-        _set_participant(s, case_id, m.email, ParticipantStatus.REMOVED, reason)
+        set_participant(s, case_id, m.email, ParticipantStatus.REMOVED, reason)
         text = mail_copy.bounced(m.name or m.email, reason)
         timeline.record(s, case_id, timeline.Kind.ERROR, text, at=sv.clock(), data={"email": m.email})
         s.commit()
     bot_posts.announce(sv, case_id, text)
 
 
-def _set_participant(s: Session, case_id: int, email: str, status: ParticipantStatus, reason: str = "") -> None:
+def set_participant(s: Session, case_id: int, email: str, status: ParticipantStatus, reason: str = "") -> None:
     p = membership.participant(s, case_id, email)
     if p is not None:
         p.status, p.status_reason = status, reason
@@ -236,9 +237,9 @@ def _answer(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMa
     """Answer the sender by mail (not in the room), once per mail they sent."""
     assert case.id is not None and sv.mailer is not None
     answer_id = sv.mailer.thread_id(case.number, f"re.{_digest(mail.message_id, 24)}")
-    out = replace(_mail(sv, case, m, text, message_id=answer_id), in_reply_to=mail.message_id,
+    out = replace(compose(sv, case, m, text, message_id=answer_id), in_reply_to=mail.message_id,
                   references=tuple(filter(None, (m.thread_id, mail.message_id))))  # fmt: skip
-    _enqueue(sv, s, case.id, m, out)
+    enqueue(sv, s, case.id, m, out)
     s.commit()
     return what
 
@@ -249,7 +250,7 @@ def _leave(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMai
     _answer(sv, s, case, m, mail, mail_copy.left_confirmation(case.number), key, "left")
     m.state, m.reason, m.updated_at = MailState.LEFT, "left by e-mail", now
     s.add(m)
-    _set_participant(s, case.id, m.email, ParticipantStatus.LEFT)
+    set_participant(s, case.id, m.email, ParticipantStatus.LEFT)
     name = m.name or m.email
     timeline.record(s, case.id, timeline.Kind.LEAVE, mail_copy.left_by_email(name), at=now, actor_email=m.email,
                     actor_name=name, data={"via": "email"}, source_key=key)  # fmt: skip

@@ -297,6 +297,15 @@ class MailMember(SQLModel, table=True):
     updated_at: datetime = _ts(nullable=False, default=utcnow)
 
 
+class MailDigestLine(SQLModel, table=True):
+    """A timeline entry claimed for one e-mail member's mail: each entry reaches each person once, however many
+    sweeps (or replicas) look at it. Claimed entries they may not see, or wrote themselves, are never sent."""
+
+    __tablename__ = "mail_digest_lines"
+    member_id: int = Field(foreign_key="mail_members.id", primary_key=True)
+    event_id: int = Field(foreign_key="timeline.id", primary_key=True)
+
+
 LIVE_JOBS = "status IN ('queued', 'running')"
 
 

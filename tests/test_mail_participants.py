@@ -213,8 +213,9 @@ def test_a_mail_taken_before_a_crash_is_posted_once_after_the_restart(tmp_path: 
 def test_a_reply_after_the_case_closed_gets_a_polite_answer_and_is_not_posted(m: MailWorld) -> None:
     m.w.deliver(event_id="evt_close", type_="case.closed", occurred_at="2026-11-23T09:00:00Z", status="Closed")
     m.w.settle(lambda: closed(m.w))
+    assert "Support case 00001234 is closed" in m.mails()[-1].text  # the closing mail
     m.send("Is it fixed for good?")
-    m.w.settle(lambda: len(m.mails()) == 2)
+    m.w.settle(lambda: len(m.mails()) == 3)
     answer = m.mails()[-1]
     assert "Support case 00001234 is closed, so your reply was not posted" in answer.text
     assert answer["Subject"] == "[Case 00001234] VPN drops every hour"

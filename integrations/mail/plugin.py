@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from bot import mail_members
+from bot import mail_digest, mail_members
 from bot.models import Job
 from bot.plugins import Listener, PluginContext, PluginParts
 from bot.worker import JobKind
@@ -32,11 +32,19 @@ class MailPlugin:
             mail = parse.read(raw, job.payload["token"], dict(job.payload.get("authentication") or {}))
             mail_members.receive(sv, mail)
 
+        timing = mail_digest.Timing(cfg.mail_digest_seconds, cfg.mail_prompt_seconds)
+        sweep_every = min(cfg.mail_digest_seconds, cfg.mail_prompt_seconds)
+
+        def sweep(job: Job) -> None:
+            mail_digest.sweep(sv, timing)
+
         listeners: list[Listener] = []
         if cfg.listen is not None:
             host, port = cfg.listen
             listeners.append(SmtpListener(ReplyHandler(sv, ctx.ingest, cfg), host, port, cfg.mail_max_bytes))
-        return PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds={INBOUND_KIND: JobKind(inbound)})
+        kinds = {INBOUND_KIND: JobKind(inbound), mail_digest.SWEEP_KIND: JobKind(sweep)}
+        return PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds=kinds,
+                           scheduled=[(mail_digest.SWEEP_KIND, sweep_every)])
 
 
 plugin = MailPlugin()

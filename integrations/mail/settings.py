@@ -50,6 +50,10 @@ class MailSettings(PluginSettings):
     # anyone can write such a header into a mail. Unset: none is believed and none is recorded.
     mail_authserv_id: str | None = None
     mail_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    # The room's entries reach e-mail members in a digest once the oldest has waited this long (one mail, not one
+    # per line); an engineer's message waits only mail_prompt_seconds.
+    mail_digest_seconds: int = Field(300, ge=10, le=86400)
+    mail_prompt_seconds: int = Field(60, ge=5, le=86400)
 
     @property
     def configured(self) -> bool:
