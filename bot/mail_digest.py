@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import exists, select
@@ -43,22 +44,22 @@ class Timing:
 
 def sweep(sv: Services, timing: Timing) -> int:
     """Mail each active e-mail member of an open room what is due for them; how many mails were enqueued."""
-    with sv.db.session() as s:
-        q = select(col(MailMember.id)).join(Case, col(Case.id) == MailMember.case_id)
-        q = q.where(col(MailMember.state) == MailState.ACTIVE, col(Case.is_closed).is_(False))
-        member_ids = [int(i) for i in s.execute(q.order_by(col(MailMember.id))).scalars().all()]
-    return sum(_mail_due(sv, member_id, timing) for member_id in member_ids)
+    return sum(_mail_due(sv, member_id, timing) for member_id in _active(sv, col(Case.is_closed).is_(False)))
 
 
 def end(sv: Services, case_id: int) -> None:
     """Closure: each active e-mail member gets what they have not had yet and the closing words, and their membership
     ends (a reply after this gets a polite answer). Run again after a crash, it mails nobody twice."""
-    with sv.db.session() as s:
-        q = select(col(MailMember.id)).where(col(MailMember.case_id) == case_id)
-        q = q.where(col(MailMember.state) == MailState.ACTIVE)
-        member_ids = [int(i) for i in s.execute(q).scalars().all()]
-    for member_id in member_ids:
+    for member_id in _active(sv, col(Case.id) == case_id):
         _end_one(sv, member_id)
+
+
+def _active(sv: Services, *where: Any) -> list[int]:
+    """The ids of the active e-mail members of the cases ``where`` picks."""
+    q = select(col(MailMember.id)).join(Case, col(Case.id) == MailMember.case_id)
+    q = q.where(col(MailMember.state) == MailState.ACTIVE, *where).order_by(col(MailMember.id))
+    with sv.db.session() as s:
+        return [int(i) for i in s.execute(q).scalars().all()]
 
 
 def _mail_due(sv: Services, member_id: int, timing: Timing) -> int:
@@ -74,9 +75,10 @@ def _mail_due(sv: Services, member_id: int, timing: Timing) -> int:
         if shown and not _due(shown, people, now, timing):
             pending = [e for e in pending if e not in shown]  # settle only what they will never see; the rest waits
         lines = _claim(s, m, pending, shown)
-        sent = _enqueue_digest(sv, s, m, lines, people, closing=False) if lines else 0
+        if lines:
+            _enqueue_digest(sv, s, m, lines, people, closing=False)
         s.commit()
-        return sent
+        return 1 if lines else 0
 
 
 def _end_one(sv: Services, member_id: int) -> None:
@@ -140,7 +142,7 @@ def _claim(s: Session, m: MailMember, pending: list[TimelineEvent], shown: list[
 
 
 def _enqueue_digest(sv: Services, s: Session, m: MailMember, lines: list[TimelineEvent],
-                    people: dict[str, Participant], *, closing: bool) -> int:  # fmt: skip
+                    people: dict[str, Participant], *, closing: bool) -> None:  # fmt: skip
     case = s.get(Case, m.case_id)
     assert case is not None and sv.mailer is not None and m.id is not None
     zone = _zone(people.get(m.email))
@@ -150,7 +152,6 @@ def _enqueue_digest(sv: Services, s: Session, m: MailMember, lines: list[Timelin
     first = lines[0].id if lines else "end"
     message_id = sv.mailer.thread_id(case.number, f"{m.id}.{'c' if closing else 'd'}{first}")
     mail_members.enqueue(sv, s, m.case_id, m, mail_members.compose(sv, case, m, text, message_id=message_id))
-    return 1
 
 
 def _zone(p: Participant | None) -> ZoneInfo:
