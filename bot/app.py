@@ -6,14 +6,12 @@ jobs (see ``bot/worker.py``).
 
 from __future__ import annotations
 
-import html
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import (
-    HTMLResponse,
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
@@ -30,6 +28,7 @@ from bot.limits import BodyLimit, BodyTooLarge
 from bot.models import RoomState
 from bot.services import Services
 from bot.timing import WebhookTimer
+from bot.web_responses import page
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +89,13 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
             case = cases.case_by_number(s, case_number)
             found = cases.room_of(s, case.id) if case and case.id is not None else None
         if case is None:
-            return _page(404, "No such case", f"CaseRoom knows no case {case_number}.")
+            return page(404, "No such case", f"CaseRoom knows no case {case_number}.")
         if found is None or not found.url:
             if found is not None and found.state == RoomState.FAILED:
-                return _page(503, "Room unavailable", f"The room of case {case_number} could not be created.")
-            return _page(503, "Room being prepared", f"The room of case {case_number} is being prepared.", retry=5)
+                return page(503, "Room unavailable", f"The room of case {case_number} could not be created.")
+            return page(503, "Room being prepared", f"The room of case {case_number} is being prepared.", retry=5)
         if found.state == RoomState.CLOSED:
-            return _page(410, "Case closed", f"Case {case_number} is closed; its transcript is filed on the case.")
+            return page(410, "Case closed", f"Case {case_number} is closed; its transcript is filed on the case.")
         return RedirectResponse(found.url, status_code=302)
 
     admin_only = dashboard.admin_gate(sv)
@@ -108,11 +107,11 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
         if refused is not None:
             return refused
         if fmt not in transcript.FORMATS:
-            return _page(400, "Unknown format", f"Ask for one of: {', '.join(transcript.FORMATS)}.")
+            return page(400, "Unknown format", f"Ask for one of: {', '.join(transcript.FORMATS)}.")
         with sv.db.session() as s:
             case = cases.case_by_number(s, case_number)
         if case is None or case.id is None:
-            return _page(404, "No such case", f"CaseRoom knows no case {case_number}.")
+            return page(404, "No such case", f"CaseRoom knows no case {case_number}.")
         name = f"case-{quote(case.number, safe='')}-transcript.{fmt}"
         headers = {"Content-Disposition": f"inline; filename={name}", "X-Content-Type-Options": "nosniff",
                    "Content-Security-Policy": transcript.CSP}  # fmt: skip
@@ -148,11 +147,3 @@ def _secret(sv: Services) -> str | None:
     return s.get_secret_value() if s else None
 
 
-def _page(status: int, title: str, message: str, retry: int | None = None) -> HTMLResponse:
-    body = (
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<meta name='viewport' content='width=device-width'></head><body><h1>{html.escape(title)}</h1>"
-        f"<p>{html.escape(message)}</p></body></html>"
-    )
-    headers = {"Retry-After": str(retry)} if retry else None
-    return HTMLResponse(body, status_code=status, headers=headers)

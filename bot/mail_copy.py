@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 SIGN_OFF = "-- \nCaseRoom"  # "-- " opens a signature (RFC 3676): mail readers fold it, reply parsers drop it
@@ -61,22 +62,25 @@ def after_closure(number: str) -> str:
     ])
 
 
-def digest_line(kind: str, who: str, text: str, at: datetime) -> str:
-    """One room entry in a person's mail: who said it, when (in their time zone), what."""
+def digest_line(kind: str, who: str, text: str, at: datetime, files: Sequence[tuple[str, str]] = ()) -> str:
+    """One room entry in a person's mail: who said it, when (in their time zone), what; a link for each file."""
     when = at.strftime("%a %d %b %H:%M %Z")
+    downloads = "".join(f"\n  Download {name}: {url}" for name, url in files)
     if kind in ("message", "bot", "note"):
         said = "CaseRoom" if kind == "bot" else (who or "Someone")
         label = " (internal note)" if kind == "note" else ""
-        return f"[{when}] {said}{label}:\n{text}"
-    return f"[{when}] {text}"
+        return f"[{when}] {said}{label}:\n{text}{downloads}"
+    return f"[{when}] {text}{downloads}"
 
 
-def digest(number: str, lines: list[str], room_url: str) -> str:
+def digest(number: str, lines: list[str], room_url: str, *, with_links: bool = False) -> str:
+    links = ["The download links are yours alone and work while you are in the room."] if with_links else []
     return "\n".join([
         f"New in the room of support case {number}:",
         "",
         "\n\n".join(lines),
         "",
+        *links,
         "Reply to this mail to write in the room; reply \"leave\" to leave it, \"help\" for what e-mail can do.",
         f"The room: {room_url}",
         "",

@@ -22,8 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
-from bot import cases, mail_copy, mail_members, membership, timeline
-from bot.commands import may_read
+from bot import cases, mail_copy, mail_files, mail_members, membership, timeline
 from bot.models import Case, MailDigestLine, MailMember, MailState, Participant, ParticipantStatus, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_many_ignore
@@ -70,8 +69,8 @@ def _mail_due(sv: Services, member_id: int, timing: Timing) -> int:
         if m is None or m.state != MailState.ACTIVE or room is None or room.room_id is None or cases.winding_down(room):
             return 0
         people = {p.email: p for p in membership.participants(s, m.case_id)}
-        pending = _unsent(s, m, MAX_LINES)
-        shown = [e for e in pending if _shown(e, m, _role(people, m.email))]
+        pending, role = _unsent(s, m, MAX_LINES), mail_members.role_in(people, m.email)
+        shown = [e for e in pending if mail_members.sees(e, m, role)]
         if shown and not _due(shown, people, now, timing):
             pending = [e for e in pending if e not in shown]  # settle only what they will never see; the rest waits
         lines = _claim(s, m, pending, shown)
@@ -87,8 +86,8 @@ def _end_one(sv: Services, member_id: int) -> None:
         if m is None or m.state != MailState.ACTIVE:
             return
         people = {p.email: p for p in membership.participants(s, m.case_id)}
-        pending = _unsent(s, m, None)
-        lines = _claim(s, m, pending, [e for e in pending if _shown(e, m, _role(people, m.email))])
+        pending, role = _unsent(s, m, None), mail_members.role_in(people, m.email)
+        lines = _claim(s, m, pending, [e for e in pending if mail_members.sees(e, m, role)])
         if sv.mailer is not None:
             _enqueue_digest(sv, s, m, lines, people, closing=True)
         else:
@@ -110,27 +109,12 @@ def _unsent(s: Session, m: MailMember, limit: int | None) -> list[TimelineEvent]
     return list(s.execute(q if limit is None else q.limit(limit)).scalars().all())
 
 
-def _role(people: dict[str, Participant], email: str | None) -> Role | None:
-    p = people.get((email or "").lower())
-    return Role(p.role) if p is not None else None
-
-
-def _shown(e: TimelineEvent, m: MailMember, role: Role | None) -> bool:
-    """Whether ``m`` sees this entry in their mail: what their role may read in the room, less their own doings."""
-    data = e.data or {}
-    if (e.actor_email or "").lower() == m.email or str(data.get("email") or "").lower() == m.email:
-        return False  # their own words, and the facts about themselves they were told of directly
-    if e.kind == K.INVITE:
-        return data.get("outcome") == "email"  # the room was told someone takes part by e-mail; other invitations
-        # show as joins when they happen
-    return may_read(role or Role.CUSTOMER, e)
-
-
 def _due(shown: list[TimelineEvent], people: dict[str, Participant], now: datetime, timing: Timing) -> bool:
     if now - shown[0].at >= timedelta(seconds=timing.digest_seconds):
         return True
     prompt = timedelta(seconds=timing.prompt_seconds)
-    return any(e.kind == K.MESSAGE and _role(people, e.actor_email) == Role.ENGINEER and now - e.at >= prompt
+    engineer = Role.ENGINEER
+    return any(e.kind == K.MESSAGE and mail_members.role_in(people, e.actor_email) == engineer and now - e.at >= prompt
                for e in shown)  # fmt: skip
 
 
@@ -146,9 +130,13 @@ def _enqueue_digest(sv: Services, s: Session, m: MailMember, lines: list[Timelin
     case = s.get(Case, m.case_id)
     assert case is not None and sv.mailer is not None and m.id is not None
     zone = _zone(people.get(m.email))
-    rendered = [mail_copy.digest_line(e.kind, e.actor_name or "", e.text, e.at.astimezone(zone)) for e in lines]
+    # No links in the closing mail: the membership, and with it every link, ends as it is sent.
+    files = {e.id: [] if closing else mail_files.links(sv, s, m, e) for e in lines}
+    rendered = [mail_copy.digest_line(e.kind, e.actor_name or "", e.text, e.at.astimezone(zone), files[e.id])
+                for e in lines]  # fmt: skip
     url = sv.stable_url(case.number)
-    text = mail_copy.closing(case.number, rendered, url) if closing else mail_copy.digest(case.number, rendered, url)
+    text = (mail_copy.closing(case.number, rendered, url) if closing
+            else mail_copy.digest(case.number, rendered, url, with_links=any(files.values())))  # fmt: skip
     first = lines[0].id if lines else "end"
     message_id = sv.mailer.thread_id(case.number, f"{m.id}.{'c' if closing else 'd'}{first}")
     mail_members.enqueue(sv, s, m.case_id, m, mail_members.compose(sv, case, m, text, message_id=message_id))

@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bot import bot_posts, cases, mail_copy, membership, timeline
+from bot.commands import may_read
 from bot.jobs import PermanentJobError
-from bot.models import Case, MailMember, MailState, Participant, ParticipantStatus, Role
+from bot.models import Case, MailMember, MailState, Participant, ParticipantStatus, Role, TimelineEvent
 from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.crm import Person
@@ -257,3 +258,20 @@ def _leave(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMai
     s.commit()
     bot_posts.announce(sv, case.id, mail_copy.left_by_email(name))
     return "left"
+
+
+def role_in(people: dict[str, Participant], email: str | None) -> Role | None:
+    """The role of ``email`` among a case's participants (keyed by lower-cased address), if they are one."""
+    p = people.get((email or "").lower())
+    return Role(p.role) if p is not None else None
+
+
+def sees(e: TimelineEvent, m: MailMember, role: Role | None) -> bool:
+    """Whether ``m`` is told of this entry by mail: what their role may read in the room, less their own doings."""
+    data = e.data or {}
+    if (e.actor_email or "").lower() == m.email or str(data.get("email") or "").lower() == m.email:
+        return False  # their own words, and the facts about themselves they were told of directly
+    if e.kind == timeline.Kind.INVITE:
+        return data.get("outcome") == "email"  # the room was told someone takes part by e-mail; other invitations
+        # show as joins when they happen
+    return may_read(role or Role.CUSTOMER, e)

@@ -5,10 +5,12 @@ ways (the sandbox mailbox, CaseRoom's listener), the room in the Webex emulator.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlmodel import select
 
@@ -53,8 +55,8 @@ def sweep(m: MailWorld, seconds_later: float) -> None:
     m.w.settle()
 
 
-def say(m: MailWorld, text: str, *, as_email: str = ADA, **extra: object) -> None:
-    m.w.act("act/message", as_email=as_email, room_id=m.w.room()["id"], text=text, **extra)
+def say(m: MailWorld, text: str, *, as_email: str = ADA, **extra: object) -> dict[str, object]:
+    return m.w.act("act/message", as_email=as_email, room_id=m.w.room()["id"], text=text, **extra)
 
 
 def test_the_room_reaches_her_in_one_digest_in_her_thread_with_only_what_she_could_see(m: MailWorld) -> None:
@@ -132,3 +134,57 @@ def test_at_closure_she_gets_the_last_words_and_a_closing_mail_and_her_membershi
         assert member.state == MailState.ENDED and carol.status == ParticipantStatus.REMOVED and carol.via == "email"
     sweep(m, 900)  # nothing more for her once the case is closed
     assert len(m.mails()) == 2
+
+
+def download_links(m: MailWorld, text: str) -> dict[str, str]:
+    """The digest's file links by file name, pointed at the running service (mailed with its public URL)."""
+    found = re.findall(r"^  Download (.+): (\S+)$", text, re.MULTILINE)
+    return {name: url.replace(m.w.rt.settings.public_url, m.w.url) for name, url in found}
+
+
+def test_files_come_as_links_that_only_she_can_open_and_only_while_she_is_in_the_room(m: MailWorld) -> None:
+    room_id = m.w.room()["id"]
+    bob = "bob@support.example"
+    say(m, f"/case invite {bob} --email", mention_bot=True)  # a second member by e-mail: his links are his
+    m.w.settle(lambda: bool(m.mails(bob)))
+    say(m, "Here is the fixed client.", file={"name": "client <4.2>.zip", "mime": "application/zip",
+                                             "content_b64": base64.b64encode(b"PK fixed").decode()})
+    say(m, "", file={"name": "evil.exe", "mime": "application/octet-stream", "scan": "infected",
+                     "content_b64": base64.b64encode(b"MZ").decode()})  # withheld by the platform: never linked
+    m.w.settle(lambda: any("not filed on the case" in t for t in m.w.texts(room_id)))
+    sweep(m, 301)
+    digest = m.mails()[-1].text
+    links = download_links(m, digest)
+    assert list(links) == ["client <4.2>.zip"], digest
+    assert "not filed on the case" in digest and "yours alone" in digest, digest
+    url = links["client <4.2>.zip"]
+
+    got = httpx.get(url)
+    assert got.status_code == 200 and got.content == b"PK fixed"
+    assert got.headers["content-disposition"] == "attachment; filename*=UTF-8''client%20%3C4.2%3E.zip"
+    assert got.headers["x-content-type-options"] == "nosniff" and "sandbox" in got.headers["content-security-policy"]
+
+    base, sig = url.split("?sig=")
+    elsewhere = [base + "?sig=" + sig[:-2] + ("AA" if not sig.endswith("AA") else "BB"),  # forged
+                 base[: base.rindex("/")] + "/1?sig=" + sig,  # bent to another file of the entry
+                 base.replace("/mail/files/1/", "/mail/files/2/") + "?sig=" + sig, base]  # Bob's path; unsigned
+    assert [httpx.get(u).status_code for u in elsewhere] == [404, 404, 404, 404]
+    [bobs] = download_links(m, m.mails(bob)[-1].text).values()
+    assert "/mail/files/2/" in bobs and httpx.get(bobs).content == b"PK fixed"
+
+    m.send("leave")
+    m.w.settle(lambda: any("left the room (by e-mail)" in t for t in m.w.texts(room_id)))
+    gone = httpx.get(url)
+    assert gone.status_code == 410 and "no longer in the case" in gone.text, gone.text
+
+
+def test_a_file_quarantined_after_it_was_mailed_is_refused_with_a_reason(m: MailWorld) -> None:
+    sent = say(m, "Logs attached.", file={"name": "vpn.log", "mime": "text/plain",
+                                          "content_b64": base64.b64encode(b"drop\n").decode()})
+    m.w.settle()
+    sweep(m, 301)
+    [url] = download_links(m, m.mails()[-1].text).values()
+    content_id = str(sent["files"][0]).rsplit("/", 1)[-1]
+    httpx.post(f"{m.w.emu_url}/_sandbox/files/{content_id}/scan", json={"state": "infected"}).raise_for_status()
+    refused = httpx.get(url)
+    assert refused.status_code == 410 and "no longer available" in refused.text, refused.text

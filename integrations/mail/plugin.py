@@ -9,7 +9,7 @@ from bot import mail_digest, mail_members
 from bot.models import Job
 from bot.plugins import Listener, PluginContext, PluginParts
 from bot.worker import JobKind
-from integrations.mail import parse
+from integrations.mail import downloads, parse
 from integrations.mail.listener import INBOUND_KIND, ReplyHandler, SmtpListener
 from integrations.mail.sender import SmtpMailer
 from integrations.mail.settings import MailSettings
@@ -43,7 +43,7 @@ class MailPlugin:
             host, port = cfg.listen
             listeners.append(SmtpListener(ReplyHandler(sv, ctx.ingest, cfg), host, port, cfg.mail_max_bytes))
         kinds = {INBOUND_KIND: JobKind(inbound), mail_digest.SWEEP_KIND: JobKind(sweep)}
-        return PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds=kinds,
+        return PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds=kinds, routers=[downloads.router(sv)],
                            scheduled=[(mail_digest.SWEEP_KIND, sweep_every)])
 
 

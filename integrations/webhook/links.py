@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
+from bot import web_responses
 from bot.db import Database
 from bot.models import StoredFile
 
@@ -44,15 +44,6 @@ def router(db: Database, secret: str) -> APIRouter:
         if found is None:
             return JSONResponse({"error": "CaseRoom no longer keeps this file (its keeping time ended)"},
                                 status_code=410)  # fmt: skip
-        return Response(
-            found.content,
-            media_type=found.mime or "application/octet-stream",
-            headers={
-                "Content-Disposition": f"attachment; filename*=UTF-8''{quote(found.name, safe='')}",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Security-Policy": "sandbox; default-src 'none'",
-                "Cache-Control": "private, no-store",
-            },
-        )
+        return web_responses.download(found.content, found.name, found.mime)
 
     return r
