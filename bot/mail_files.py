@@ -41,14 +41,11 @@ def _not_found() -> Refused:
 
 def links(sv: Services, s: Session, m: MailMember, e: TimelineEvent) -> list[tuple[str, str]]:
     """(name, URL) for each file of an upload entry that can be downloaded, in the entry's order."""
-    ids = [str(i) for i in (e.data or {}).get("file_ids") or []]
-    if e.kind != timeline.Kind.FILE or not ids or m.id is None or e.id is None:
+    if m.id is None or e.id is None:
         return []
-    q = select(CaseFile).where(col(CaseFile.case_id) == m.case_id, col(CaseFile.platform_file_id).in_(ids))
-    files = {f.platform_file_id: f for f in s.execute(q).scalars()}
     base = f"{sv.settings.public_url}{PATH}/{m.id}/{e.id}"
-    return [(files[i].name, f"{base}/{n}?sig={quote(signature(m.token, e.id, n))}")
-            for n, i in enumerate(ids) if i in files]  # fmt: skip
+    return [(f.name, f"{base}/{n}?sig={quote(signature(m.token, e.id, n))}")
+            for n, f in _downloadable(s, m.case_id, e).items()]  # fmt: skip
 
 
 def signature(token: str, event_id: int, n: int) -> str:
@@ -70,7 +67,7 @@ def fetch(sv: Services, member_id: int, event_id: int, n: int, sig: str) -> Down
         people = {p.email: p for p in membership.participants(s, m.case_id)}
         if not mail_members.sees(e, m, mail_members.role_in(people, m.email)):
             raise _not_found()
-        f, room = _file(s, m.case_id, e, n), cases.room_of(s, m.case_id)
+        f, room = _downloadable(s, m.case_id, e).get(n), cases.room_of(s, m.case_id)
         if f is None or room is None:
             raise _not_found()
         ref = FileRef(f.platform_file_id, f.name, f.size, f.mime)
@@ -87,9 +84,12 @@ def _mailed(s: Session, member_id: int, event_id: int) -> bool:
     return s.get(MailDigestLine, (member_id, event_id)) is not None
 
 
-def _file(s: Session, case_id: int, e: TimelineEvent, n: int) -> CaseFile | None:
+def _downloadable(s: Session, case_id: int, e: TimelineEvent) -> dict[int, CaseFile]:
+    """An upload entry's files that can be downloaded, by their place in it: a file the platform withheld was never
+    recorded for filing, so it has no row and no place here."""
     ids = [str(i) for i in (e.data or {}).get("file_ids") or []]
-    if e.kind != timeline.Kind.FILE or not 0 <= n < len(ids):
-        return None
-    q = select(CaseFile).where(col(CaseFile.case_id) == case_id, col(CaseFile.platform_file_id) == ids[n])
-    return s.execute(q).scalar_one_or_none()
+    if e.kind != timeline.Kind.FILE or not ids:
+        return {}
+    q = select(CaseFile).where(col(CaseFile.case_id) == case_id, col(CaseFile.platform_file_id).in_(ids))
+    rows = {f.platform_file_id: f for f in s.execute(q).scalars()}
+    return {n: rows[i] for n, i in enumerate(ids) if i in rows}
