@@ -8,6 +8,8 @@ fact the timeline holds already (a join, an upload, an invitation, a handoff car
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlmodel import Session
 
@@ -15,6 +17,8 @@ from bot import cases, copy, message_entries, timeline
 from bot.models import BotPost
 from bot.services import Services
 from bot.sqlutil import insert_ignore
+
+_FILE = "file:"  # marks a posted file among the posts' message ids, which no platform's message id looks like
 
 
 def say(sv: Services, case_id: int, platform: str, room_id: str, text: str) -> str:
@@ -46,6 +50,18 @@ def posted(s: Session, case_id: int, message_id: str) -> None:
     """The bot posted ``message_id`` in the case's room: its own words (``say``), or an announcement of a fact that
     has its own timeline entry."""
     insert_ignore(s, BotPost, {"case_id": case_id, "message_id": message_id})
+
+
+def posted_files(s: Session, case_id: int, file_ids: Sequence[str]) -> None:
+    """The bot posted these files in the case's room (a reply by e-mail with attachments). The platform may not say
+    at once which message holds them (Slack shares uploads asynchronously), so the files mark that message."""
+    for file_id in file_ids:
+        posted(s, case_id, _FILE + file_id)
+
+
+def holds_posted_files(s: Session, case_id: int, file_ids: Sequence[str]) -> bool:
+    """Whether these are files the bot posted: the message holding them is the bot's, on the timeline already."""
+    return bool(file_ids) and all(known(s, case_id, _FILE + file_id) for file_id in file_ids)
 
 
 def known(s: Session, case_id: int, message_id: str) -> bool:

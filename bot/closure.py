@@ -166,7 +166,9 @@ class _Closer:
 
 def record_history_message(s: Session, case_id: int, msg: HistoryMessage) -> None:
     """One platform message onto the timeline, keyed like live capture so each appears once."""
-    if bot_posts.known(s, case_id, msg.message_id):
+    if bot_posts.known(s, case_id, msg.message_id) or bot_posts.holds_posted_files(
+        s, case_id, [f.file_id for f in msg.files]
+    ):
         return  # the bot's own post, recorded when it was posted
     if msg.files and not msg.deleted:
         who = display_name(s, case_id, Actor(msg.author_id, msg.author_email, msg.author_name))

@@ -118,8 +118,13 @@ def bounced(name: str, reason: str) -> str:
     return f"Mail to {name} cannot be delivered ({reason}); they no longer take part by e-mail"
 
 
-def attachments_not_posted(name: str, files: list[str]) -> str:
-    return f"{name} attached {', '.join(files)} by e-mail; ask them to share files through the room's link"
+def sent_by_email(name: str) -> str:
+    return f"{name} (by e-mail) sent:"
+
+
+def attachments_not_posted(name: str, files: list[str], reason: str) -> str:
+    return (f"{name} attached {', '.join(files)} by e-mail, which could not be posted here ({reason}); ask them to "
+            "share files through the room's link")  # fmt: skip
 
 
 def ended_by_closure(name: str) -> str:

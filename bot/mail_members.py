@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
-from bot import bot_posts, cases, mail_copy, membership, timeline
+from bot import bot_posts, cases, filing, mail_copy, membership, message_entries, timeline
 from bot.commands import may_read
 from bot.jobs import PermanentJobError
 from bot.models import Case, MailMember, MailState, Participant, ParticipantStatus, Role, TimelineEvent
@@ -25,6 +25,7 @@ from bot.services import Services
 from bot.sqlutil import insert_ignore
 from integrations.crm import Person
 from integrations.mailer import InboundMail, MailRefused, OutboundMail
+from integrations.messaging import PermanentPlatformError, PostedFiles
 
 log = logging.getLogger(__name__)
 
@@ -219,18 +220,55 @@ def receive(sv: Services, mail: InboundMail) -> str:
         assert room is not None and room.room_id is not None
         platform, room_id, name = room.platform, room.room_id, m.name or mail.sender_name or m.email
     text = mail.text.strip()
-    said = mail_copy.posted_by_email(name, text) if text else ""
     if mail.attachments:
-        said = "\n".join(filter(None, [said, mail_copy.attachments_not_posted(name, list(mail.attachments))]))
-    posted = sv.messenger(platform).post(room_id, said)
+        _post_with_files(sv, case, m, mail, platform, room_id, name, key)
+        return "posted"
+    posted = sv.messenger(platform).post(room_id, mail_copy.posted_by_email(name, text))
     with sv.db.session() as s:
         timeline.record(s, case.id, timeline.Kind.MESSAGE, text, at=sv.clock(), actor_email=m.email, actor_name=name,
-                        data={"via": "email", "message_id": posted, "mail_message_id": mail.message_id,
-                              "attachments": list(mail.attachments), "authentication": mail.authentication},
-                        source_key=key)  # fmt: skip
+                        data=_entry_data(mail, posted), source_key=key)  # fmt: skip
         bot_posts.posted(s, case.id, posted)
         s.commit()
     return "posted"
+
+
+def _entry_data(mail: InboundMail, message_id: str) -> dict[str, Any]:
+    return {"via": "email", "message_id": message_id, "mail_message_id": mail.message_id,
+            "attachments": [f.name for f in mail.attachments], "authentication": mail.authentication}  # fmt: skip
+
+
+def _post_with_files(sv: Services, case: Case, m: MailMember, mail: InboundMail, platform: str, room_id: str,
+                     name: str, key: str) -> None:  # fmt: skip
+    """Post the reply with its attachments as the bot, then record them as the sender's upload and file each on the
+    case like any upload. A platform that will not take them gets the reply with the files named instead."""
+    assert case.id is not None
+    text = mail.text.strip()
+    said = mail_copy.posted_by_email(name, text) if text else mail_copy.sent_by_email(name)
+    messenger = sv.messenger(platform)
+    try:
+        posted = messenger.post_files(room_id, said, mail.attachments)
+    except PermanentPlatformError as exc:
+        names = [f.name for f in mail.attachments]
+        note = mail_copy.attachments_not_posted(name, names, str(exc))
+        posted = PostedFiles((messenger.post(room_id, "\n".join(filter(None, [said if text else "", note]))),), ())
+    now = sv.clock()
+    with sv.db.session() as s:
+        first = posted.message_ids[0] if posted.message_ids else ""
+        if posted.files:
+            message_entries.record_upload(s, case.id, message_id=first, who=name, files=posted.files, said=text,
+                                          at=now, actor_email=m.email, extra=_entry_data(mail, first),
+                                          source_key=key)  # fmt: skip
+        else:
+            timeline.record(s, case.id, timeline.Kind.MESSAGE, text, at=now, actor_email=m.email, actor_name=name,
+                            data=_entry_data(mail, first), source_key=key)  # fmt: skip
+        for message_id in posted.message_ids:
+            bot_posts.posted(s, case.id, message_id)
+        bot_posts.posted_files(s, case.id, [f.file_id for f in posted.files])
+        for f in posted.files:
+            added = filing.add_file(s, case.id, f, by=m.email, at=now)
+            if added is not None and sv.crm_of(case):
+                filing.enqueue_file(s, sv, case.id, case.crm_id, platform, added)  # with its row, as live uploads
+        s.commit()
 
 
 def _answer(sv: Services, s: Session, case: Case, m: MailMember, mail: InboundMail, text: str, key: str,

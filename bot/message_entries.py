@@ -39,14 +39,17 @@ def record_upload(
     actor_email: str | None = None,
     parent_id: str | None = None,
     extra: dict[str, Any] | None = None,
+    source_key: str | None = None,
 ) -> TimelineEvent:
-    """The message's entry with ``files`` (and ``said``, its typed text) added to what it already holds."""
+    """The message's entry with ``files`` (and ``said``, its typed text) added to what it already holds; keyed by
+    the message (``msg:<id>``) unless ``source_key`` names another key (a mail's, which posts as the bot)."""
+    entry_key = source_key or key(message_id)
     fresh = {"message_id": message_id, "parent_id": parent_id, "files": [], "file_ids": [], "uploads": [],
              "said": "", "announced_files": [], **(extra or {})}  # fmt: skip
     timeline.record(s, case_id, timeline.Kind.FILE, "", at=at, actor_email=actor_email, actor_name=who or None,
-                    data=fresh, source_key=key(message_id))  # fmt: skip
+                    data=fresh, source_key=entry_key)  # fmt: skip
     # Locked: closure's export may meet the live event on the same entry.
-    entry = timeline.keyed(s, case_id, key(message_id), lock=True)
+    entry = timeline.keyed(s, case_id, entry_key, lock=True)
     assert entry is not None
     data = {**fresh, **entry.data}
     ids, names, uploads = list(data["file_ids"]), list(data["files"]), list(data["uploads"])

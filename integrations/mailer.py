@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from integrations.messaging import PermanentPlatformError
+from integrations.messaging import DownloadedFile, PermanentPlatformError
 
 
 class MailRefused(PermanentPlatformError):
@@ -56,5 +56,5 @@ class InboundMail:
     message_id: str  # the mail's own Message-ID: its key on the timeline
     subject: str
     text: str  # the reply alone: quoted history and signature stripped
-    attachments: tuple[str, ...] = ()  # file names
+    attachments: tuple[DownloadedFile, ...] = ()  # the files attached, as sent (names untrusted)
     authentication: dict[str, str] = field(default_factory=dict)  # spf/dkim/dmarc -> result, from a trusted MTA

@@ -18,7 +18,7 @@ Contract that adapters honour, because the core relies on it for exactly-once ef
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -112,6 +112,16 @@ class DownloadedFile:
 
 
 @dataclass(frozen=True)
+class PostedFiles:
+    """Files the bot posted in a room (a reply by e-mail with attachments), as the platform keeps them."""
+
+    # The ids of the messages that carry the text and the files, as far as the platform tells at once: Slack
+    # shares uploaded files asynchronously, so the message holding them is not known yet (``files`` name it).
+    message_ids: tuple[str, ...]
+    files: tuple[FileRef, ...]
+
+
+@dataclass(frozen=True)
 class HistoryMessage:
     message_id: str
     author_id: str
@@ -190,6 +200,10 @@ class MessagingPort(Protocol):
     def post(self, room_id: str, text: str, *, thread_id: str | None = None) -> str: ...
 
     def post_card(self, room_id: str, card: Card) -> str: ...
+
+    def post_files(self, room_id: str, text: str, files: Sequence[DownloadedFile]) -> PostedFiles:
+        """Post ``text`` (plain, escaped like :meth:`post`) with ``files`` attached, as the bot."""
+        ...
 
     def reply_private(self, room_id: str, user_id: str, text: str, *, reply_token: str | None = None) -> None:
         """Answer one person only (Slack: ephemeral or ``response_url``; Webex: a direct message)."""

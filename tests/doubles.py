@@ -12,7 +12,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from integrations.messaging import (
     MemberOutcome,
     MemberResult,
     PermanentPlatformError,
+    PostedFiles,
     RoomRef,
     RoomSpec,
     TransientPlatformError,
@@ -163,6 +164,11 @@ class FakeMessenger:
             mid: str = room["messages"][-1]["id"]
         self._after("post")
         return mid
+
+    def post_files(self, room_id: str, text: str, files: Sequence[DownloadedFile]) -> PostedFiles:
+        mid = self.post(room_id, text + "".join(f"\n[file] {f.name}" for f in files))
+        return PostedFiles((mid,), tuple(FileRef(f"{mid}-f{n}", f.name, len(f.content), f.mime)
+                                         for n, f in enumerate(files)))  # fmt: skip
 
     def post_card(self, room_id: str, card: Card) -> str:
         return self.post(room_id, card.as_text())

@@ -16,7 +16,8 @@ from caseroom_sandbox.mailbox import Mail, Mailbox
 from caseroom_sandbox.server import free_port
 
 from integrations.mail.plugin import plugin as mail_plugin
-from tests.webex_world import WebexWorld, webex_world
+from tests.slack_world import slack_world
+from tests.webex_world import webex_world
 
 DOMAIN = "reply.caseroom.example"
 AUTHSERV = "mx.caseroom.example"  # the MTA in front whose Authentication-Results CaseRoom believes
@@ -25,7 +26,7 @@ CAROL = "carol@customer.example"
 
 @dataclass
 class MailWorld:
-    w: WebexWorld
+    w: Any  # a WebexWorld, or a SlackWorld
     mailbox: Mailbox
     listen_port: int
 
@@ -58,7 +59,9 @@ class MailWorld:
 
 
 @contextmanager
-def mail_world(tmp_path: Path, **overrides: Any) -> Iterator[MailWorld]:
+def mail_world(tmp_path: Path, *, slack: bool = False, **overrides: Any) -> Iterator[MailWorld]:
+    """CaseRoom with the mail plugin, its rooms in the Webex emulator (or, with ``slack``, the Slack emulator with
+    Slack Connect refused, so Carol takes part by e-mail there too), its mail to the sandbox's mailbox."""
     mailbox = Mailbox()
     smtp_url = mailbox.start()
     port = free_port()
@@ -71,7 +74,11 @@ def mail_world(tmp_path: Path, **overrides: Any) -> Iterator[MailWorld]:
         **overrides,
     }
     try:
-        with webex_world(tmp_path, plugins=(mail_plugin,), **values) as w:
-            yield MailWorld(w, mailbox, port)
+        if slack:
+            with slack_world(tmp_path, connect_enabled=False, plugins=(mail_plugin,), **values) as sw:
+                yield MailWorld(sw, mailbox, port)
+        else:
+            with webex_world(tmp_path, plugins=(mail_plugin,), **values) as w:
+                yield MailWorld(w, mailbox, port)
     finally:
         mailbox.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,7 @@ class SlackWorld:
 
 
 @contextmanager
-def slack_world(tmp_path: Path, *, connect_enabled: bool = True, workers: int = 2,
+def slack_world(tmp_path: Path, *, connect_enabled: bool = True, workers: int = 2, plugins: Sequence[Any] = (),
                 **overrides: Any) -> Iterator[SlackWorld]:  # fmt: skip
     emu = SlackEmulator(signing_secret=SIGNING_SECRET, seed=7, connect_enabled=connect_enabled)
     emu_server = ServerThread(emu.app).start()
@@ -113,7 +113,7 @@ def slack_world(tmp_path: Path, *, connect_enabled: bool = True, workers: int = 
     }
     state = SharedState(tmp_path / "crm.json")
     crm = FakeCRM(state)
-    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[slack_plugin],
+    rt = Runtime(settings(f"sqlite:///{tmp_path / 'caseroom.db'}", **values), plugins=[slack_plugin, *plugins],
                  crms={WEBHOOK_CRM: crm})  # fmt: skip
     server = ServerThread(rt.app).start()
     emu.set_request_urls(events=f"{server.url}/slack/events", commands=f"{server.url}/slack/events")

@@ -3,9 +3,11 @@ real SMTP server (the sandbox's aiosmtpd mailbox), the room in the Webex emulato
 
 from __future__ import annotations
 
+import json
 import smtplib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -15,9 +17,10 @@ from bot import timeline
 from bot.models import Case, MailMember, MailState, Participant
 from bot.runtime import Runtime
 from integrations.mail.plugin import plugin as mail_plugin
+from integrations.messaging import PermanentPlatformError
 from integrations.webex.plugin import plugin as webex_plugin
 from tests.mail_world import AUTHSERV, CAROL, DOMAIN, MailWorld, mail_world
-from tests.test_exact_record import closed
+from tests.test_exact_record import closed, filed
 from tests.test_webex_adapter import direct_messages
 
 ADA, DAVE = "ada@support.example", "dave@customer.example"
@@ -53,6 +56,13 @@ def messages(m: MailWorld) -> list[timeline.TimelineEvent]:
         case_id = s.exec(select(Case)).one().id
         assert case_id is not None
         return timeline.events(s, case_id, kinds={timeline.Kind.MESSAGE})
+
+
+def timeline_of(m: MailWorld) -> list[timeline.TimelineEvent]:
+    with m.w.rt.db.session() as s:
+        case_id = s.exec(select(Case)).one().id
+        assert case_id is not None
+        return timeline.events(s, case_id)
 
 
 def test_a_customer_webex_refuses_takes_part_by_email_and_her_reply_is_posted_as_her(m: MailWorld) -> None:
@@ -236,3 +246,65 @@ def test_mail_the_listener_cannot_store_is_refused_for_now_so_the_sender_keeps_i
         s.commit()
     m.send("are you there?", to=address)  # its retry, once the database is back
     m.w.settle(lambda: len(messages(m)) == 1)
+
+
+def test_attachments_in_a_reply_are_posted_as_hers_filed_once_and_kept_once_at_closure(m: MailWorld) -> None:
+    log = b"tunnel down at 10:02\n" * 40
+    m.send("The log you asked for.", attachments=(("tunnel.txt", log), ("../<!channel> mtu.txt", b"mtu 1400\n")))
+    m.w.settle(lambda: len(filed(m.w)) == 2)
+    with_files = [x for x in m.w.messages(m.w.room()["id"]) if x.get("files")]
+    # Webex takes one file a message: her words carry the first, the second comes alone; no name is markup.
+    assert [(x.get("text"), len(x["files"])) for x in with_files] == [
+        ("Carol Customer (by e-mail):\nThe log you asked for.", 1), (None, 1)], with_files
+    contents = [m.w.emu.store.contents[x["files"][0].rsplit("/", 1)[1]] for x in with_files]
+    assert [(c.name, c.data) for c in contents] == [("tunnel.txt", log), ("_!channel_ mtu.txt", b"mtu 1400\n")]
+    assert sorted(filed(m.w)) == ["_!channel_ mtu.txt", "tunnel.txt"]
+    [entry] = [e for e in timeline_of(m) if e.actor_email == CAROL]
+    assert (entry.kind, entry.data["via"]) == ("file", "email")
+    assert entry.text == ("Carol Customer uploaded tunnel.txt (840 bytes); Carol Customer uploaded _!channel_ mtu.txt "
+                          "(9 bytes): The log you asked for.")  # fmt: skip
+
+    m.w.deliver(event_id="evt_close", type_="case.closed", occurred_at="2026-11-23T09:00:00Z", status="Closed")
+    m.w.settle(lambda: closed(m.w))
+    assert sorted(filed(m.w)) == ["_!channel_ mtu.txt", "case-00001234-transcript.html",
+                                  "case-00001234-transcript.json", "tunnel.txt"]  # each file once
+    [doc] = [c["text"] for c in m.w.state.calls("crm.attach_file") if c["name"].endswith("transcript.json")]
+    entries = [e for e in json.loads(doc)["entries"] if "tunnel" in e["text"] or "mtu" in e["text"]]
+    assert [(e["text"], e["actor"]["email"]) for e in entries] == [(entry.text, CAROL)], entries
+
+
+def test_on_slack_a_reply_with_a_file_is_one_escaped_message_filed_once_and_exported_once(tmp_path: Path) -> None:
+    with mail_world(tmp_path, slack=True) as m:
+        cid = str(m.w.opened()["id"])
+        m.w.settle(lambda: bool(m.mails()))  # Slack Connect is off: Carol's invitation comes by mail
+        capture = bytes(range(256)) * 8
+        m.send("<!channel> the capture", attachments=(("capture.pcap", capture),))
+        m.w.settle(lambda: "capture.pcap" in filed(m.w))
+        [posted] = [x for x in m.w.messages(cid) if x.get("files")]
+        assert posted["text"] == "Carol Customer (by e-mail):\n&lt;!channel&gt; the capture"  # no ping
+        assert [f["name"] for f in posted["files"]] == ["capture.pcap"]
+        assert not [t for t in m.w.texts(cid) if "uploaded" in t]  # the file is in her message: no announcement
+        assert m.w.deliver(event_id="evt_close", type_="case.closed", status="Closed").status_code == 200
+        m.w.settle(lambda: m.w.channel_by_id(cid)["is_archived"])
+        m.w.settle()
+        assert filed(m.w).count("capture.pcap") == 1
+        [doc] = [c["text"] for c in m.w.state.calls("crm.attach_file") if c["name"].endswith("transcript.json")]
+        entries = [e for e in json.loads(doc)["entries"] if "capture" in e["text"]]
+        # Slack shares the upload after answering, so the export meets a message whose ts CaseRoom never learnt:
+        # its files say it is the bot's post of her mail, already on the record.
+        assert [(e["text"], e["actor"]["email"]) for e in entries] == [
+            ("Carol Customer uploaded capture.pcap (2.0 KB): <!channel> the capture", CAROL)], entries
+
+
+def test_attachments_a_platform_will_not_take_are_named_and_her_words_still_posted(m: MailWorld) -> None:
+    def refuse(room_id: str, text: str, files: Any) -> Any:
+        raise PermanentPlatformError("file type not allowed")
+
+    m.w.rt.services.messenger("webex").post_files = refuse
+    m.send("Installer attached.", attachments=(("setup.exe", b"MZ" * 100),))
+    m.w.settle(lambda: any("(by e-mail)" in t for t in room_texts(m)))
+    assert [t for t in room_texts(m) if "(by e-mail)" in t] == [
+        "Carol Customer (by e-mail):\nInstaller attached.\nCarol Customer attached setup.exe by e-mail, which could "
+        "not be posted here (file type not allowed); ask them to share files through the room's link"]
+    [entry] = messages(m)
+    assert entry.text == "Installer attached." and entry.data["attachments"] == ["setup.exe"] and not filed(m.w)

@@ -15,6 +15,7 @@ import authres
 from mailparser_reply import EmailReplyParser
 
 from integrations.mailer import InboundMail
+from integrations.messaging import DownloadedFile
 
 LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "ja"]  # the "On ... wrote:" lines the parser knows
 ADDRESS = re.compile(r"^case-[a-z0-9._-]+\+(?P<token>[A-Za-z0-9_-]{16,64})@(?P<domain>[^@\s]+)$", re.IGNORECASE)
@@ -117,6 +118,17 @@ def _html_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "".join(p.parts)).strip()
 
 
+def _attachment(part: EmailMessage) -> DownloadedFile:
+    """An attached part as a file: its bytes decoded from their transfer encoding; a forwarded mail as a ``.eml``."""
+    content = part.get_payload(decode=True)
+    if not isinstance(content, bytes):  # message/rfc822: the payload is the forwarded message itself
+        inner = part.get_payload()
+        forwarded = inner[0] if isinstance(inner, list) and inner else part
+        content = forwarded.as_bytes() if isinstance(forwarded, EmailMessage) else part.as_bytes()
+        return DownloadedFile(part.get_filename() or "forwarded message.eml", "message/rfc822", content)
+    return DownloadedFile(part.get_filename() or "attachment", part.get_content_type(), content)
+
+
 def read(raw: bytes, token: str, auth: dict[str, str]) -> InboundMail:
     msg = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
@@ -128,7 +140,7 @@ def read(raw: bytes, token: str, auth: dict[str, str]) -> InboundMail:
     replies = PARSER.read(text.replace("\r\n", "\n")).replies if text.strip() else []
     said = replies[0].body if replies else ""
     address, name = sender(msg)
-    files = tuple(part.get_filename() or "attachment" for part in msg.iter_attachments())
+    files = tuple(_attachment(part) for part in msg.iter_attachments())
     return InboundMail(token=token, sender=address, sender_name=name or parseaddr(str(msg["From"]))[0],
                        message_id=message_id(msg, raw), subject=str(msg.get("Subject", "")), text=said.strip(),
                        attachments=files, authentication=auth)  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -13,6 +13,7 @@ import requests
 from slack_sdk import WebClient
 
 from integrations import origins
+from integrations.filenames import safe_file_name
 from integrations.messaging import (
     Card,
     Confirmation,
@@ -23,6 +24,7 @@ from integrations.messaging import (
     MemberOutcome,
     MemberResult,
     PermanentPlatformError,
+    PostedFiles,
     RoomRef,
     RoomSpec,
     TransientPlatformError,
@@ -251,6 +253,23 @@ class SlackMessenger:
 
     def _post(self, **fields: Any) -> str:
         return str(self.calls.call("chat.postMessage", self.client.chat_postMessage, **fields)["ts"])
+
+    def post_files(self, room_id: str, text: str, files: Sequence[DownloadedFile]) -> PostedFiles:
+        # files_upload_v2: files.getUploadURLExternal, the bytes to each upload URL (no token goes there), then
+        # files.completeUploadExternal shares them in one message with the text as its comment. Slack shares
+        # asynchronously, so that message's ts is not known yet: the files' ids stand for it.
+        safe = escape(text)
+        ids = []
+        if len(safe) > TEXT_LIMIT:  # the comment is one message: a long text goes first, in parts
+            ids.append(self.post(room_id, text))
+            safe = ""
+        names = [safe_file_name(f.name) for f in files]
+        uploads = [{"content": f.content, "filename": n, "title": n} for f, n in zip(files, names, strict=True)]
+        done = self.calls.call("files.completeUploadExternal", self.client.files_upload_v2, channel=room_id,
+                               file_uploads=uploads, initial_comment=safe or None)  # fmt: skip
+        refs = tuple(FileRef(str(up["id"]), name, len(f.content), f.mime)
+                     for up, name, f in zip(done["files"], names, files, strict=True))  # fmt: skip
+        return PostedFiles(tuple(ids), refs)
 
     def post_card(self, room_id: str, card: Card) -> str:
         title = {"type": "plain_text", "text": trim(card.title, 150)}

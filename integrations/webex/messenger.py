@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import requests
 from webexpythonsdk import WebexAPI
 
 from integrations import origins
+from integrations.filenames import safe_file_name
 from integrations.messaging import (
     Card,
     Confirmation,
@@ -23,6 +26,7 @@ from integrations.messaging import (
     MemberOutcome,
     MemberResult,
     PermanentPlatformError,
+    PostedFiles,
     RoomRef,
     RoomSpec,
     TransientPlatformError,
@@ -243,7 +247,30 @@ class WebexMessenger:
         return ids[0]
 
     def _send(self, **fields: Any) -> str:
-        return str(self.calls.call("messages.create", lambda: self.bot.messages.create(**fields)).id)
+        return str(self._create(fields).id)
+
+    def _create(self, fields: dict[str, Any]) -> Any:
+        return self.calls.call("messages.create", lambda: self.bot.messages.create(**fields))
+
+    def post_files(self, room_id: str, text: str, files: Sequence[DownloadedFile]) -> PostedFiles:
+        # Webex takes one file per message, from a local file (multipart): the text's last part carries the first
+        # file and each other file comes in a message of its own.
+        parts = chunks(text) if text else []
+        ids = [self._send(roomId=room_id, text=part) for part in parts[:-1]]
+        refs: list[FileRef] = []
+        with tempfile.TemporaryDirectory(prefix="caseroom-") as folder:
+            for n, f in enumerate(files):
+                name = safe_file_name(f.name)
+                path = Path(folder, str(n), name)  # the SDK sends the path's last part as the file's name
+                path.parent.mkdir()
+                path.write_bytes(f.content)
+                fields: dict[str, Any] = {"roomId": room_id, "files": [str(path)]}
+                if n == 0 and parts:
+                    fields["text"] = parts[-1]
+                msg = self._create(fields)
+                ids.append(str(msg.id))
+                refs += [FileRef(url, name, len(f.content), f.mime) for url in (msg.files or [])]
+        return PostedFiles(tuple(ids), tuple(refs))
 
     def post_card(self, room_id: str, card: Card) -> str:
         lines = [f"**{escape_markdown(card.title)}**"]

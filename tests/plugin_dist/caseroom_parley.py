@@ -16,7 +16,7 @@ import hmac
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from integrations.messaging import (
     MemberOutcome,
     MemberResult,
     PermanentPlatformError,
+    PostedFiles,
     RoomRef,
     RoomSpec,
     Visibility,
@@ -128,6 +129,9 @@ class Parley:
             posts.append({"id": f"post-{len(posts)}", "text": text, "thread": thread_id,
                           "at": datetime.now(UTC).isoformat()})  # fmt: skip
             return str(posts[-1]["id"])
+
+    def post_files(self, room_id: str, text: str, files: Sequence[DownloadedFile]) -> PostedFiles:
+        raise PermanentPlatformError("parley conversations take no files")
 
     def post_card(self, room_id: str, card: Card) -> str:
         return self.post(room_id, card.as_text())

@@ -456,7 +456,10 @@ class WebApi:
         for cid in channel_ids:
             ch = self.store.channel(cid, viewer=c.user.id)
             self.store.post(ch, c.user, c.get("initial_comment"), thread_ts=c.get("thread_ts") or None, files=files)
-        return {"files": [{"id": f.id, "title": f.title} | self._file_json(c, f.id) for f in files]}
+        # Slack completes the sharing asynchronously (after its scans): the answer's files name no channel and no
+        # share yet, so the message that holds them is known only from files.info or the history, later.
+        unshared: dict[str, Any] = {"channels": [], "groups": [], "ims": [], "shares": {}}
+        return {"files": [{"id": f.id, "title": f.title} | self._file_json(c, f.id) | unshared for f in files]}
 
     async def upload(self, request: Request) -> Response:
         f = self.store.file_by_key(request.path_params["key"])
