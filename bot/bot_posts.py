@@ -54,7 +54,7 @@ def posted(s: Session, case_id: int, message_id: str) -> None:
 
 def posted_files(s: Session, case_id: int, file_ids: Sequence[str]) -> None:
     """The bot posted these files in the case's room (a reply by e-mail with attachments). The platform may not say
-    at once which message holds them (Slack shares uploads asynchronously), so the files mark that message."""
+    at once which message holds them (a platform may share an upload after answering), so the files mark it."""
     for file_id in file_ids:
         posted(s, case_id, _FILE + file_id)
 

@@ -10,7 +10,7 @@ sure every file it knows has that job and waits for those jobs before it writes 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -69,6 +69,17 @@ def add_file(s: Session, case_id: int, f: FileRef, *, by: str | None, at: dateti
            "uploaded_by": by, "uploaded_at": at}  # fmt: skip
     new_id = insert_ignore(s, CaseFile, row)
     return s.get(CaseFile, new_id) if new_id is not None else None
+
+
+def take_uploads(s: Session, sv: Services, case: Case, platform: str, files: Sequence[FileRef], *, by: str | None,
+                 at: datetime) -> None:  # fmt: skip
+    """Record files uploaded in the case's room and give each new one its filing job, in the caller's transaction:
+    a file's row and its job exist together or not at all."""
+    assert case.id is not None
+    for f in files:
+        added = add_file(s, case.id, f, by=by, at=at)
+        if added is not None and sv.crm_of(case):
+            enqueue_file(s, sv, case.id, case.crm_id, platform, added)
 
 
 def failed_for_good(sv: Services, job: Job, what: str, error: str) -> None:

@@ -264,10 +264,7 @@ def _post_with_files(sv: Services, case: Case, m: MailMember, mail: InboundMail,
         for message_id in posted.message_ids:
             bot_posts.posted(s, case.id, message_id)
         bot_posts.posted_files(s, case.id, [f.file_id for f in posted.files])
-        for f in posted.files:
-            added = filing.add_file(s, case.id, f, by=m.email, at=now)
-            if added is not None and sv.crm_of(case):
-                filing.enqueue_file(s, sv, case.id, case.crm_id, platform, added)  # with its row, as live uploads
+        filing.take_uploads(s, sv, case, platform, posted.files, by=m.email, at=now)
         s.commit()
 
 

@@ -54,11 +54,7 @@ def run(sv: Services, job: Job) -> None:
         else:
             entry = _record(s, case.id, ev, who)
         _track_people(s, case.id, ev)
-        for f in ev.files:
-            added = filing.add_file(s, case.id, f, by=ev.actor.email or ev.actor.name, at=ev.at)
-            if added is not None and sv.crm_of(case):
-                # In this transaction: the file's row and its filing job exist together or not at all.
-                filing.enqueue_file(s, sv, case.id, case.crm_id, ev.platform, added)
+        filing.take_uploads(s, sv, case, ev.platform, ev.files, by=ev.actor.email or ev.actor.name, at=ev.at)
         s.commit()
         assert entry.id is not None
         case_id, entry_id = case.id, entry.id
