@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -143,6 +145,29 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: Callable[[],
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout:g}s: {what()}")
         time.sleep(poll)
+
+
+_PORTS = itertools.count()
+PORTS_PER_WORKER = 1500
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port for a server a test starts in another process (or binds later), free right now.
+
+    Taken from a range of this test worker's own below the kernel's ephemeral range (32768 and up), because a port
+    the kernel hands out and then frees can be handed, in that gap, to another worker's server or to an outgoing
+    connection: the test would then talk to a stranger (seen: a 404 from another worker's emulator)."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base = 20000 + (worker % 8) * PORTS_PER_WORKER
+    for _ in range(PORTS_PER_WORKER):
+        port = base + next(_PORTS) % PORTS_PER_WORKER
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:  # in use (a server of this worker's, still up): the next one
+                continue
+        return port
+    raise RuntimeError(f"no free port in {base}..{base + PORTS_PER_WORKER - 1}")
 
 
 def first_answer(proc: subprocess.Popen[Any], url: str, timeout: float, output: Callable[[], str]) -> httpx.Response:

@@ -23,12 +23,22 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from caseroom_sandbox.server import ServerThread, free_port
+from caseroom_sandbox.server import ServerThread
 from caseroom_sandbox.slack import SlackEmulator
 
 from bot.config import Settings, load_settings
 from bot.plugins import discover
-from tests.support import CASEROOM, SECRET, case_event, command_env, encode, first_answer, signed_headers, wait_until
+from tests.support import (
+    CASEROOM,
+    SECRET,
+    case_event,
+    command_env,
+    encode,
+    first_answer,
+    free_port,
+    signed_headers,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "manifest" / "caseroom.env.example"

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from caseroom_sandbox.server import free_port
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -20,7 +19,17 @@ from bot.runtime import Runtime
 from bot.scheduler import LeaderScheduler, Periodic
 from integrations.webex.plugin import plugin as webex_plugin
 from integrations.webex.settings import WebexSettings
-from tests.support import CASEROOM, case_event, command_env, encode, first_answer, runtime, signed_headers, wait_until
+from tests.support import (
+    CASEROOM,
+    case_event,
+    command_env,
+    encode,
+    first_answer,
+    free_port,
+    runtime,
+    signed_headers,
+    wait_until,
+)
 
 
 def test_bad_configuration_names_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from caseroom_sandbox.server import free_port
 
-from tests.support import CASEROOM, command_env, first_answer, wait_until
+from tests.support import CASEROOM, command_env, first_answer, free_port, wait_until
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "plugin_dist"
 TOKEN, SECRET = "a-parley-token-of-the-test", "a-ledger-secret-of-the-test"
