@@ -34,17 +34,17 @@ log = logging.getLogger(__name__)
 
 
 def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest | None = None,
-               webhooks: Mapping[str, str] | None = None) -> FastAPI:  # fmt: skip
+               webhooks: Mapping[str, str] | None = None, body_limits: Mapping[str, int] | None = None) -> FastAPI:
     """The HTTP app: the core's routes and the plugins' ``routers``; ``webhooks`` maps the plugins' webhook paths
-    to the source label their acknowledgement times are recorded under."""
+    to the source label their acknowledgement times are recorded under, ``body_limits`` the paths that take larger
+    (or smaller) requests than CASEROOM_MAX_BODY_BYTES to their own limit."""
     app = FastAPI(title="CaseRoom", version=__version__, docs_url=None, redoc_url=None)
     app.state.services = sv
     ingest = ingest or Ingest(sv.db, sv.queue)
 
     @app.exception_handler(BodyTooLarge)
-    async def _too_large(_request: Request, _exc: BodyTooLarge) -> Response:
-        limit = sv.settings.max_body_bytes
-        return JSONResponse({"ok": False, "error": f"request body over {limit} bytes"}, status_code=413)
+    async def _too_large(_request: Request, exc: BodyTooLarge) -> Response:
+        return JSONResponse({"ok": False, "error": f"request body over {exc.limit} bytes"}, status_code=413)
 
     @app.exception_handler(Exception)
     async def _our_fault(request: Request, exc: Exception) -> Response:
@@ -121,7 +121,7 @@ def create_app(sv: Services, routers: Iterable[APIRouter] = (), ingest: Ingest |
             headers=headers,
         )
 
-    app.add_middleware(BodyLimit, max_bytes=sv.settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=sv.settings.max_body_bytes, by_path=dict(body_limits or {}))
     # Outermost: a 413 from BodyLimit is timed too.
     app.add_middleware(WebhookTimer, sources={crm_webhook.PATH: "crm", **(webhooks or {})})
     return app

@@ -38,6 +38,7 @@ class PluginParts:
     crm: CRMPort | None = None
     routers: list[APIRouter] = field(default_factory=list)
     webhooks: dict[str, str] = field(default_factory=dict)  # route path -> source label of its ack-time metric
+    body_limits: dict[str, int] = field(default_factory=dict)  # route path -> its own request size limit, bytes
     scheduled: list[Any] = field(default_factory=list)  # (job kind, interval seconds) pairs for the leader
     job_kinds: dict[str, JobKind] = field(default_factory=dict)  # the plugin's own durable work
     cli: Any = None  # a typer.Typer mounted as `caseroom <plugin name> ...`

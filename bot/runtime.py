@@ -52,6 +52,7 @@ class Runtime:
         plugin_kinds: dict[str, JobKind] = {}
         self.listeners: list[Listener] = []
         webhooks: dict[str, str] = {}
+        body_limits: dict[str, int] = {}
         self.ingest = Ingest(self.db, self.queue)  # one writer per process: every webhook shares its group commits
         ctx = PluginContext(settings, self.ingest, self.queue, self.services)
         for plugin in discover() if plugins is None else plugins:
@@ -68,10 +69,11 @@ class Runtime:
             self.listeners += parts.listeners
             all_routers += parts.routers
             webhooks |= parts.webhooks
+            body_limits |= parts.body_limits
             periodic += [Periodic(kind, every) for kind, every in parts.scheduled]
             plugin_kinds |= parts.job_kinds
         self.kinds: dict[str, JobKind] = job_kinds(self.services) | plugin_kinds
-        self.app: FastAPI = create_app(self.services, all_routers, self.ingest, webhooks)
+        self.app: FastAPI = create_app(self.services, all_routers, self.ingest, webhooks, body_limits)
         self.pool = WorkerPool(self.queue, self.kinds, settings.workers)
         self.scheduler = LeaderScheduler(self.services, periodic)
 

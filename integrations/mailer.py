@@ -29,6 +29,9 @@ class OutboundMail:
     in_reply_to: str | None = None  # the thread's first mail: one thread per case in the person's mail reader
     references: tuple[str, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)  # e.g. Auto-Submitted, List-Unsubscribe
+    # An answer to mail that could not be taken (a bounce): sent with the empty return path (RFC 3834 §4,
+    # RFC 5321 §4.5.5), so nothing ever answers it in turn.
+    null_return_path: bool = False
 
 
 @runtime_checkable

@@ -13,15 +13,18 @@ from pathlib import Path
 from typing import Any
 
 from caseroom_sandbox.mailbox import Mail, Mailbox
-from caseroom_sandbox.server import free_port
+from caseroom_sandbox.mailgun import MailgunRoutes
 
+from integrations.mail import mailgun
 from integrations.mail.plugin import plugin as mail_plugin
 from tests.slack_world import slack_world
+from tests.support import free_port
 from tests.webex_world import webex_world
 
 DOMAIN = "reply.caseroom.example"
 AUTHSERV = "mx.caseroom.example"  # the MTA in front whose Authentication-Results CaseRoom believes
 CAROL = "carol@customer.example"
+SIGNING_KEY = "key-sandbox-mailgun-signing"
 
 
 @dataclass
@@ -29,6 +32,7 @@ class MailWorld:
     w: Any  # a WebexWorld, or a SlackWorld
     mailbox: Mailbox
     listen_port: int
+    routes: MailgunRoutes | None = None  # with ``mailgun``: Mailgun's MX, forwarding to CaseRoom's webhook
 
     def mails(self, to: str = CAROL) -> list[Mail]:
         return self.mailbox.mails(to)
@@ -39,8 +43,9 @@ class MailWorld:
 
     def send(self, text: str, *, sender: str = CAROL, to: str | None = None, message_id: str | None = None,
              headers: dict[str, str] | None = None, envelope_from: str | None = None,
-             attachments: tuple[tuple[str, bytes], ...] = ()) -> str:  # fmt: skip
-        """Reply as ``sender`` over SMTP to CaseRoom's listener; the Message-ID sent. Refusals raise smtplib's."""
+             attachments: tuple[tuple[str, bytes], ...] = (), via_mailgun: bool = False) -> str:  # fmt: skip
+        """Reply as ``sender`` over SMTP to CaseRoom's listener (or, ``via_mailgun``, to Mailgun's MX, whose route
+        forwards it to CaseRoom's webhook); the Message-ID sent. Refusals raise smtplib's."""
         msg = EmailMessage()
         msg["From"] = f"Carol Customer <{sender}>" if sender == CAROL else sender
         msg["To"] = to or self.reply_address()
@@ -52,16 +57,22 @@ class MailWorld:
         msg.set_content(text)
         for name, content in attachments:
             msg.add_attachment(content, maintype="application", subtype="octet-stream", filename=name)
-        with smtplib.SMTP("127.0.0.1", self.listen_port, timeout=10) as smtp:
+        port = self.listen_port
+        if via_mailgun:
+            assert self.routes is not None and self.routes.controller is not None
+            port = self.routes.controller.port
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as smtp:
             smtp.send_message(msg, from_addr=sender if envelope_from is None else envelope_from,
                               to_addrs=[str(msg["To"])])  # fmt: skip
         return str(msg["Message-ID"])
 
 
 @contextmanager
-def mail_world(tmp_path: Path, *, slack: bool = False, **overrides: Any) -> Iterator[MailWorld]:
+def mail_world(tmp_path: Path, *, slack: bool = False, mailgun_route: bool = False,
+               **overrides: Any) -> Iterator[MailWorld]:  # fmt: skip
     """CaseRoom with the mail plugin, its rooms in the Webex emulator (or, with ``slack``, the Slack emulator with
-    Slack Connect refused, so Carol takes part by e-mail there too), its mail to the sandbox's mailbox."""
+    Slack Connect refused, so Carol takes part by e-mail there too), its mail to the sandbox's mailbox; with
+    ``mailgun_route``, also Mailgun's inbound route to its webhook (on Webex)."""
     mailbox = Mailbox()
     smtp_url = mailbox.start()
     port = free_port()
@@ -71,6 +82,7 @@ def mail_world(tmp_path: Path, *, slack: bool = False, **overrides: Any) -> Iter
         "CASEROOM_MAIL_LISTEN": f"127.0.0.1:{port}",
         "CASEROOM_MAIL_AUTHSERV_ID": AUTHSERV,
         "CASEROOM_JOB_BACKOFF_BASE_SECONDS": 0.05,
+        **({"CASEROOM_MAILGUN_SIGNING_KEY": SIGNING_KEY} if mailgun_route else {}),
         **overrides,
     }
     try:
@@ -79,6 +91,15 @@ def mail_world(tmp_path: Path, *, slack: bool = False, **overrides: Any) -> Iter
                 yield MailWorld(sw, mailbox, port)
         else:
             with webex_world(tmp_path, plugins=(mail_plugin,), **values) as w:
-                yield MailWorld(w, mailbox, port)
+                if not mailgun_route:
+                    yield MailWorld(w, mailbox, port)
+                    return
+                routes = MailgunRoutes(w.url + mailgun.PATH, SIGNING_KEY,
+                                       clock=lambda: w.rt.services.clock().timestamp())  # fmt: skip
+                routes.start()
+                try:
+                    yield MailWorld(w, mailbox, port, routes)
+                finally:
+                    routes.stop()
     finally:
         mailbox.stop()

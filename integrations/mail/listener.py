@@ -5,36 +5,23 @@ nothing is stored: an unknown or dead reply address at RCPT (550 5.1.1), oversiz
 advertised so a client can tell before sending), a sender who is not the address's person or a failed DMARC at
 DATA (550 5.7.1). Mail a machine sent (auto-replies, bulk, delivery reports) is taken and dropped, never answered,
 so no mail loops. A taken mail is stored with its job in one transaction before the 250, so an acknowledged mail
-is never lost and a resent one (same Message-ID) posts nothing new.
+is never lost and a resent one (same Message-ID) posts nothing new. The checks are :mod:`integrations.mail.intake`'s,
+shared with the e-mail provider's inbound webhook.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import hashlib
-import json
 import logging
-from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from bot import mail_members
-from bot.ingest import Ingest, JobSpec
+from bot.ingest import Ingest
 from bot.services import Services
-from integrations.mail import parse
+from integrations.mail import intake
 from integrations.mail.settings import MailSettings
 
 log = logging.getLogger(__name__)
-
-SOURCE = "mail"
-INBOUND_KIND = "mail.inbound"
-
-
-def delivery_id(token: str, message_id: str) -> str:
-    """One delivery per (reply address, mail): the same mail sent again is a duplicate."""
-    return hashlib.sha256(f"{token}\n{message_id.strip().lower()}".encode()).hexdigest()
 
 
 class ReplyHandler:
@@ -46,47 +33,17 @@ class ReplyHandler:
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:  # fmt: skip
-        token = parse.token_of(address, self.domain)
-        if token is None:
-            return "550 5.1.1 No such mailbox here: reply to a mail from a CaseRoom case room"
-        admission = await asyncio.to_thread(mail_members.admission, self.sv, token)
-        if admission is None:
-            return "550 5.1.1 This reply address is not known: reply to a mail from the case room"
-        if not admission.live:
-            return ("550 5.1.1 This reply address is no longer in use (you left the case room, or mail to you "
-                    "could not be delivered): ask your engineer to invite you again")  # fmt: skip
+        _token, _admission, refusal = await intake.admit(self.sv, self.domain, address)
+        if refusal:
+            return f"550 5.1.1 {refusal}"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
-        msg = parse.headers(raw)
-        why = parse.automatic(msg, str(envelope.mail_from or ""))
-        if why:
-            log.info("mail from %s dropped: %s", envelope.mail_from, why)
-            return "250 2.0.0 Taken and dropped: automatic mail is not posted in case rooms"
-        auth = parse.authentication(msg, self.cfg.mail_authserv_id)
-        if auth.get("dmarc") == "fail":
-            return "550 5.7.1 DMARC check failed for the sender's domain: the mail is not from who it says"
-        address, _name = parse.sender(msg)
-        mid = parse.message_id(msg, raw)
-        taken = 0
-        for rcpt in envelope.rcpt_tos:
-            token = parse.token_of(rcpt, self.domain)
-            assert token is not None  # handle_RCPT took only such addresses
-            admission = await asyncio.to_thread(mail_members.admission, self.sv, token)
-            if admission is None or admission.email != address:
-                continue
-            summary = {"to": rcpt, "from": address, "message_id": mid, "size": len(raw), "authentication": auth}
-            job: dict[str, Any] = {"token": token, "raw": base64.b64encode(raw).decode("ascii"), "authentication": auth}
-            await self.ingest.accept_async(SOURCE, delivery_id(token, mid), json.dumps(summary),
-                                           [JobSpec(INBOUND_KIND, job)])  # fmt: skip
-            taken += 1
-        if not taken:
-            return ("550 5.7.1 This reply address was given to someone else: reply from the address the case room "
-                    "wrote to")  # fmt: skip
-        return "250 2.0.0 Taken: it will be posted in the case room"
-
+        verdict = await intake.take(self.sv, self.ingest, self.cfg, raw, str(envelope.mail_from or ""),
+                                    envelope.rcpt_tos)  # fmt: skip
+        return verdict.reply
 
     async def handle_exception(self, error: Exception) -> str:
         """aiosmtpd's hook for what a step raised (the database unreachable, say): a temporary refusal, so the

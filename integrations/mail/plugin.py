@@ -9,8 +9,9 @@ from bot import mail_digest, mail_members
 from bot.models import Job
 from bot.plugins import Listener, PluginContext, PluginParts
 from bot.worker import JobKind
-from integrations.mail import downloads, parse
-from integrations.mail.listener import INBOUND_KIND, ReplyHandler, SmtpListener
+from integrations.mail import bounces, downloads, mailgun, parse
+from integrations.mail.intake import INBOUND_KIND
+from integrations.mail.listener import ReplyHandler, SmtpListener
 from integrations.mail.sender import SmtpMailer
 from integrations.mail.settings import MailSettings
 
@@ -42,9 +43,18 @@ class MailPlugin:
         if cfg.listen is not None:
             host, port = cfg.listen
             listeners.append(SmtpListener(ReplyHandler(sv, ctx.ingest, cfg), host, port, cfg.mail_max_bytes))
-        kinds = {INBOUND_KIND: JobKind(inbound), mail_digest.SWEEP_KIND: JobKind(sweep)}
-        return PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds=kinds, routers=[downloads.router(sv)],
-                           scheduled=[(mail_digest.SWEEP_KIND, sweep_every)])
+        kinds = {INBOUND_KIND: JobKind(inbound), mail_digest.SWEEP_KIND: JobKind(sweep),
+                 bounces.KIND: JobKind(lambda job: bounces.send(sv, job.payload))}  # fmt: skip
+        parts = PluginParts(mailer=SmtpMailer(cfg), listeners=listeners, job_kinds=kinds,
+                            routers=[downloads.router(sv)], scheduled=[(mail_digest.SWEEP_KIND, sweep_every)])
+        if cfg.mailgun_signing_key is not None:
+            # Read through sv.clock on every request, so a test that sets the clock is obeyed.
+            parts.routers.append(mailgun.router(sv, ctx.ingest, cfg, cfg.mailgun_signing_key.get_secret_value(),
+                                                ctx.settings.webhook_tolerance_seconds,
+                                                now=lambda: sv.clock().timestamp()))  # fmt: skip
+            parts.webhooks[mailgun.PATH] = mailgun.SOURCE
+            parts.body_limits[mailgun.PATH] = mailgun.body_limit(cfg)
+        return parts
 
 
 plugin = MailPlugin()

@@ -52,7 +52,7 @@ class SmtpMailer:
 
     def send(self, mail: OutboundMail) -> None:
         try:
-            asyncio.run(self._send(self.render(mail), mail.to))
+            asyncio.run(self._send(self.render(mail), mail.to, "" if mail.null_return_path else None))
         except aiosmtplib.SMTPRecipientsRefused as exc:
             refusal = exc.recipients[0]
             if refusal.code >= 500:
@@ -69,12 +69,12 @@ class SmtpMailer:
             raise TransientPlatformError(f"SMTP server {self.server.host}:{self.server.port}: {exc}") from exc
         log.info("mail %s sent to %s", mail.message_id, mail.to)
 
-    async def _send(self, msg: EmailMessage, to: str) -> None:
+    async def _send(self, msg: EmailMessage, to: str, return_path: str | None) -> None:
         srv = self.server
         context = ssl.create_default_context(cafile=self.cfg.ca_bundle) if srv.starttls is not False else None
         await aiosmtplib.send(
             msg,
-            sender=parseaddr(self.cfg.sender)[1],
+            sender=parseaddr(self.cfg.sender)[1] if return_path is None else return_path,
             recipients=[to],
             hostname=srv.host,
             port=srv.port,

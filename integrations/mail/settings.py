@@ -49,6 +49,9 @@ class MailSettings(PluginSettings):
     # Authentication-Results headers are believed only from this authserv-id (the MTA in front; RFC 8601 §5):
     # anyone can write such a header into a mail. Unset: none is believed and none is recorded.
     mail_authserv_id: str | None = None
+    # Mailgun's HTTP webhook signing key: set, replies also come in through a Mailgun route that forwards raw MIME
+    # to POST /webhooks/mailgun/mime (each request signed with it; see integrations/mail/mailgun.py).
+    mailgun_signing_key: SecretStr | None = None
     mail_timeout_seconds: float = Field(30.0, gt=0, le=300)
     # The room's entries reach e-mail members in a digest once the oldest has waited this long (one mail, not one
     # per line); an engineer's message waits only mail_prompt_seconds.
