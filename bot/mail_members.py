@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -142,7 +142,7 @@ def compose(sv: Services, case: Case, m: MailMember, text: str, *, message_id: s
 
 
 def enqueue(sv: Services, s: Session, case_id: int, m: MailMember, mail: OutboundMail) -> None:
-    payload = {"case_id": case_id, "member_id": m.id, "mail": asdict(mail)}
+    payload = {"case_id": case_id, "member_id": m.id, "mail": mail.to_payload()}
     sv.queue.enqueue(s, SEND_KIND, payload, key=f"mail:{mail.message_id}"[:255])
 
 
@@ -152,9 +152,7 @@ def send(sv: Services, payload: dict[str, Any]) -> None:
     mailer = sv.mailer
     if mailer is None:
         raise NotConfigured("e-mail is not configured in this process (CASEROOM_SMTP_URL)")
-    fields = dict(payload["mail"])
-    fields["references"] = tuple(fields.get("references") or ())
-    mail = OutboundMail(**fields)
+    mail = OutboundMail.from_payload(payload["mail"])
     try:
         mailer.send(mail)
     except MailRefused as exc:

@@ -8,8 +8,8 @@ reply to the address): the core ends that person's e-mail membership and says so
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
 
 from integrations.messaging import DownloadedFile, PermanentPlatformError
 
@@ -32,6 +32,16 @@ class OutboundMail:
     # An answer to mail that could not be taken (a bounce): sent with the empty return path (RFC 3834 §4,
     # RFC 5321 §4.5.5), so nothing ever answers it in turn.
     null_return_path: bool = False
+
+    def to_payload(self) -> dict[str, Any]:
+        """As a job payload (JSON): a send job carries the whole mail, so its retries send the same one."""
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> OutboundMail:
+        fields = dict(data)
+        fields["references"] = tuple(fields.get("references") or ())  # JSON gave a list
+        return cls(**fields)
 
 
 @runtime_checkable

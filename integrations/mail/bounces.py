@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import asdict
 from email.utils import parseaddr
 from typing import Any
 
-from bot.jobs import PermanentJobError
+from bot.mail_members import NotConfigured
 from bot.services import Services
 from integrations.mail.settings import MailSettings
 from integrations.mailer import MailRefused, OutboundMail
@@ -46,16 +45,14 @@ def compose(cfg: MailSettings, *, to: str, recipient: str, subject: str, message
 
 
 def payload(mail: OutboundMail) -> dict[str, Any]:
-    return {"mail": asdict(mail)}
+    return {"mail": mail.to_payload()}
 
 
 def send(sv: Services, data: dict[str, Any]) -> None:
     """The ``mail.bounce`` job. A bounce the sender's server refuses is dropped: nobody is left to tell."""
     if sv.mailer is None:
-        raise PermanentJobError("e-mail is not configured in this process (CASEROOM_SMTP_URL)")
-    fields = dict(data["mail"])
-    fields["references"] = tuple(fields.get("references") or ())
-    mail = OutboundMail(**fields)
+        raise NotConfigured("e-mail is not configured in this process (CASEROOM_SMTP_URL)")
+    mail = OutboundMail.from_payload(data["mail"])
     try:
         sv.mailer.send(mail)
     except MailRefused as exc:
