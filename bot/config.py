@@ -52,6 +52,9 @@ class PluginSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore")
     # The fields that switch the plugin on, for messages telling an operator what to set.
     switch_on: ClassVar[tuple[str, ...]] = ()
+    # Whether configuring the plugin means real systems are wired, so the sandbox stays off unless asked for (a
+    # chat platform's or a CRM's credentials do; a mail relay alone does not: the chat still needs emulating).
+    ends_sandbox: ClassVar[bool] = True
 
     @property
     def configured(self) -> bool:
@@ -187,8 +190,8 @@ class Settings(BaseSettings):
 
     @property
     def has_credentials(self) -> bool:
-        """Whether any plugin whose settings were read is configured."""
-        return any(section.configured for section in self._sections.values())
+        """Whether any plugin whose settings were read, and whose being configured ends the sandbox, is configured."""
+        return any(section.configured and section.ends_sandbox for section in self._sections.values())
 
     @property
     def sandbox_mode(self) -> bool:

@@ -37,6 +37,7 @@ class SmtpServer:
 class MailSettings(PluginSettings):
     model_config = SettingsConfigDict(env_prefix="CASEROOM_", env_file=None, extra="ignore")
     switch_on = ("smtp_url", "mail_domain")
+    ends_sandbox = False  # an operator's own SMTP relay with the chat platforms still emulated is a sandbox
 
     smtp_url: SecretStr | None = None  # may carry the relay's password
     # Reply addresses are case-<number>+<token>@<mail_domain>: the domain whose MX (or relay rule) reaches

@@ -17,13 +17,13 @@ def sandbox(
         "http://127.0.0.1:8000"
     ),
 ) -> None:
-    """Run the local Webex, Slack and Salesforce emulators alone.
+    """Run the local Webex, Slack, Salesforce and Zendesk emulators and a mail server alone.
 
     Prints the environment that points CaseRoom at them; Ctrl-C stops them.
     """
     from caseroom_sandbox.launch import launch
 
-    sb = launch(public_url)
+    sb = launch(public_url, mail=True)
     console.print("[bold]Sandbox running[/bold] (development and evaluation only; not the real clouds)")
     for name, url in sb.urls.items():
         console.print(f"  {name:<11} {url}   control API: {url}/_sandbox/state")

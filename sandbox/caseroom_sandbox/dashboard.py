@@ -26,9 +26,10 @@ import httpx
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
+from pydantic_settings import SettingsConfigDict
 
 from bot import cases
-from bot.config import Settings, http_trust
+from bot.config import PluginSettings, Settings, http_trust
 from bot.crm_webhook import sign
 from bot.dashboard import render
 from bot.dashboard.auth import Admin
@@ -46,6 +47,7 @@ nav = ("/admin/sandbox", "Sandbox")
 flash = {
     "sent": "The CRM event was signed and delivered to /webhooks/crm; workers take it from here.",
     "acted": "The emulator carried out the action; its webhook follows shortly.",
+    "replied": "The reply went by SMTP to CaseRoom's mail listener; it reaches the room shortly.",
 }
 flash_errors = {
     "refused": "The webhook refused the event; see the service log.",
@@ -53,8 +55,18 @@ flash_errors = {
     "no-emulator": "No emulator for this platform is known, so people cannot be played here.",
     "emulator-failed": "The emulator refused the action (is the room still open?).",
     "bad-input": "Some fields were missing or not valid.",
+    "no-mailbox": "The sandbox's mail server is not running (mail goes to the CASEROOM_SMTP_URL you set).",
+    "mail-refused": "The reply was not taken; the replies below show the mail server's answer.",
 }
+MAIL_SHOWN = 20  # the newest mails the page lists
 OFF = "Sandbox controls exist only in sandbox mode (CASEROOM_SANDBOX=true, or no platform credentials set)."
+
+
+class SandboxSettings(PluginSettings):
+    """What `make run` tells the Sandbox page beyond CaseRoom's own settings."""
+
+    model_config = SettingsConfigDict(env_prefix="CASEROOM_SANDBOX_", env_file=None, extra="ignore")
+    mail_url: str | None = None  # the sandbox mail server's control API (caseroom_sandbox.mail_control)
 
 
 @dataclass(frozen=True)
@@ -158,6 +170,13 @@ def router(d: Dash) -> APIRouter:
     def off(request: Request, admin: Admin) -> Response:
         return d.page(request, admin, "Sandbox off", tag("p", OFF), status=404)
 
+    def refuse_post(request: Request, csrf: str) -> Response | None:
+        """The answer refusing a POST here (not signed in, a bad CSRF token, sandbox mode off), or None."""
+        admin = d.guard_post(request, csrf)
+        if isinstance(admin, Response):
+            return admin
+        return None if settings.sandbox_mode else off(request, admin)
+
     @r.get("/admin/sandbox")
     def sandbox_page(request: Request) -> Response:
         admin = d.gate(request)
@@ -194,9 +213,28 @@ def router(d: Dash) -> APIRouter:
                 tag("h2", "Open a case"),
                 render.form("/admin/sandbox/crm", admin.csrf, fields, "Open the case"),
                 render.table("Emulators people are played through", ["Platform", "Emulator"], known),
+                mail_section(settings, admin.csrf),
             ]
         )  # fmt: skip
         return d.page(request, admin, "Sandbox", body)
+
+    @r.post("/admin/sandbox/mail/reply")
+    async def reply_as_recipient(request: Request, csrf: str = Form(""), mail: int = Form(-1),
+                                 text: str = Form("")) -> Response:  # fmt: skip
+        refused = refuse_post(request, csrf)
+        if refused is not None:
+            return refused
+        url = settings.section(SandboxSettings).mail_url
+        if not url:
+            return _back("", "error=no-mailbox")
+        if mail < 0 or not text.strip():
+            return _back("", "error=bad-input")
+        async with httpx.AsyncClient(timeout=20) as client:
+            try:
+                resp = await client.post(f"{url}/_sandbox/act/reply", json={"mail": mail, "text": text})
+            except httpx.HTTPError:
+                return _back("", "error=mail-refused")
+        return _back("", "done=replied" if resp.is_success else "error=mail-refused")
 
     @r.post("/admin/sandbox/crm")
     async def act_as_crm(request: Request, csrf: str = Form(""), action: str = Form(""), number: str = Form(""),
@@ -204,11 +242,9 @@ def router(d: Dash) -> APIRouter:
                          crm: str = Form(""), customer_email: str = Form(""), customer_name: str = Form(""),
                          engineer_email: str = Form(""), engineer_name: str = Form(""),
                          engineer_timezone: str = Form("")) -> Response:  # fmt: skip
-        admin = d.guard_post(request, csrf)
-        if isinstance(admin, Response):
-            return admin
-        if not settings.sandbox_mode:
-            return off(request, admin)
+        refused = refuse_post(request, csrf)
+        if refused is not None:
+            return refused
         choices = crm_choices(settings)
         found = await run_in_threadpool(_load, d, number) if action != "open" else None
         if found is None and crm and crm not in choices:
@@ -251,11 +287,9 @@ def router(d: Dash) -> APIRouter:
     @r.post("/admin/sandbox/room")
     async def act_as_person(request: Request, csrf: str = Form(""), number: str = Form(""), email: str = Form(""),
                             action: str = Form("message"), text: str = Form("")) -> Response:  # fmt: skip
-        admin = d.guard_post(request, csrf)
-        if isinstance(admin, Response):
-            return admin
-        if not settings.sandbox_mode:
-            return off(request, admin)
+        refused = refuse_post(request, csrf)
+        if refused is not None:
+            return refused
         found = await run_in_threadpool(_room, d, number)
         root = emulator_root(settings, found[0]) if found else None
         if found is None or root is None:
@@ -275,6 +309,42 @@ def router(d: Dash) -> APIRouter:
         return _back(number, "done=acted" if resp.is_success else "error=emulator-failed")
 
     return r
+
+
+def mail_section(settings: Settings, csrf: str) -> Html:
+    """The mail CaseRoom sent, each with a form to reply as its recipient, and the replies sent."""
+    from caseroom_sandbox.launch import NO_CHAT_DOMAIN
+
+    parts: list[object] = [tag("h2", "Mail")]
+    url = settings.section(SandboxSettings).mail_url
+    if not url:
+        parts.append(tag("p", "The sandbox's mail server is not running: CaseRoom's mail goes to the "
+                              "CASEROOM_SMTP_URL you set, if any.", class_="muted"))  # fmt: skip
+        return render.join(parts)
+    parts.append(tag("p", f"People with no chat platform take part by e-mail: here, anyone at {NO_CHAT_DOMAIN} (its "
+                          f"organisation keeps its people out of other orgs' Webex spaces), e.g. a Webex case opened "
+                          f"for customer dana@{NO_CHAT_DOMAIN}. CaseRoom's mail is kept by the sandbox's mail "
+                          "server and listed here; a reply goes by SMTP to CaseRoom's mail listener, quoting the "
+                          "mail as a mail client would."))  # fmt: skip
+    try:
+        with httpx.Client(timeout=5) as client:
+            state = client.get(f"{url}/_sandbox/state").raise_for_status().json()
+    except (httpx.HTTPError, ValueError):
+        parts.append(tag("p", f"The sandbox's mail server at {url} did not answer.", class_="muted"))
+        return render.join(parts)
+    rows = []
+    for mail in reversed(state["mails"][-MAIL_SHOWN:]):
+        to = ", ".join(mail["recipients"])
+        reply = render.join([render.hidden("mail", mail["id"]),
+                             render.field("Reply", "text", "Thanks, that fixed it.", ident=f"reply-{mail['id']}")])
+        rows.append([to, mail["subject"], tag("pre", mail["text"]),
+                     render.form("/admin/sandbox/mail/reply", csrf, reply, f"Reply as {to}")])  # fmt: skip
+    parts.append(render.table(f"Mail CaseRoom sent (newest {MAIL_SHOWN}, newest first)",
+                              ["To", "Subject", "Text", "Reply"], rows, empty="No mail sent yet."))  # fmt: skip
+    replies = [[r["from"], r["subject"], r["text"], r["answer"]] for r in reversed(state["replies"][-MAIL_SHOWN:])]
+    parts.append(render.table("Replies sent from here", ["From", "Subject", "Text", "Mail server's answer"],
+                              replies, empty="No replies yet."))  # fmt: skip
+    return render.join(parts)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Start the four emulators for `make run` / `caseroom sandbox` and say how CaseRoom reaches them.
+"""Start the four emulators (and, asked, a mail server) for `make run` / `caseroom sandbox` and say how CaseRoom
+reaches them.
 
 ``start(public_url)`` returns the running sandbox: its environment overrides (base URLs, tokens, secrets, the CA
 bundle), a stop function and the lines that tell the operator what runs where. CaseRoom itself runs unchanged: it
@@ -10,9 +11,9 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from caseroom_sandbox.server import ServerThread
+from caseroom_sandbox.server import ServerThread, free_port
 
 if TYPE_CHECKING:
     from caseroom_sandbox.zendesk import ZendeskEmulator
@@ -25,6 +26,15 @@ PEOPLE = [
     ("maria@support.example", "Maria Lopez", "America/Los_Angeles"),
 ]
 CUSTOMER = ("carol@customer.example", "Carol Customer")
+# Reply addresses are case-<number>+<token>@MAIL_DOMAIN; the sandbox's mail clients hand such mail to CaseRoom's
+# listener, as an MX record would.
+MAIL_DOMAIN = "reply.sandbox.example"
+# A customer organisation that keeps its people out of other orgs' Webex spaces: its people take part by e-mail.
+NO_CHAT_DOMAIN = "nochat.example"
+
+
+class Running(Protocol):
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -37,7 +47,7 @@ class Sandbox:
     urls: dict[str, str] = field(default_factory=dict)
     crm_users: dict[str, str] = field(default_factory=dict)  # e-mail -> Salesforce User id
     env: dict[str, str] = field(default_factory=dict)
-    servers: list[ServerThread] = field(default_factory=list)
+    servers: list[Running] = field(default_factory=list)
 
     def stop(self) -> None:
         for server in reversed(self.servers):
@@ -50,12 +60,19 @@ class Sandbox:
         lines += [f"  {name.title():<11} {url}   (state: {url}/_sandbox/state)" for name, url in self.urls.items()]
         lines.append(f"  Sandbox CRM webhook secret (sign POST {self.public_url}/webhooks/crm with it): "
                      f"{self.env.get('CASEROOM_CRM_WEBHOOK_SECRET', '')}")  # fmt: skip
-        lines.append("  The dashboard's Sandbox page opens, rotates and closes cases and plays the people in rooms.")
+        if "mail" in self.urls:
+            lines.append(f"  Mail: CaseRoom's mail is kept by a local SMTP server ({self.env['CASEROOM_SMTP_URL']}); "
+                         f"replies to *@{MAIL_DOMAIN} reach CaseRoom's listener on "
+                         f"{self.env['CASEROOM_MAIL_LISTEN']}. Customers at {NO_CHAT_DOMAIN} have no chat "
+                         "platform and take part by e-mail.")  # fmt: skip
+        lines.append("  The dashboard's Sandbox page opens, rotates and closes cases, plays the people in rooms and "
+                     "shows the mail sent, to reply as its recipient.")  # fmt: skip
         lines.append("  To watch a whole case go by, run [bold]caseroom demo[/bold] (it starts its own instance).")
         return lines
 
 
-def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
+def launch(public_url: str, *, seed: int | None = None, mail: bool = False) -> Sandbox:
+    """Start the emulators; with ``mail``, also a mail server CaseRoom sends to and whose control API replies."""
     from caseroom_sandbox.salesforce import SalesforceEmulator
     from caseroom_sandbox.slack import SlackEmulator
     from caseroom_sandbox.webex import WebexEmulator
@@ -71,6 +88,7 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
     sb.servers.append(server)
     for email, name, _tz in PEOPLE:
         webex.add_person(email, name)
+    webex.store.closed_domains.add(NO_CHAT_DOMAIN)
     sb.webex, sb.urls["webex"] = webex, server.url
 
     slack = SlackEmulator(signing_secret=slack_secret, seed=seed)
@@ -115,7 +133,27 @@ def launch(public_url: str, *, seed: int | None = None) -> Sandbox:
         sb.env["WEBEX_OBSERVER_TOKEN"] = webex.observer_token
     _register_webex_webhooks(sb, webex_secret)
     sb.env.update(set_up_zendesk(zendesk, sb.urls["zendesk"], public_url)[0])
+    if mail:
+        _start_mail(sb)
     return sb
+
+
+def _start_mail(sb: Sandbox) -> None:
+    """A mail server that keeps what CaseRoom sends, and its control API (the recipients' mail clients)."""
+    from caseroom_sandbox.mail_control import MailControl
+    from caseroom_sandbox.mailbox import Mailbox
+
+    mailbox = Mailbox()
+    smtp_url = mailbox.start()
+    sb.servers.append(mailbox)
+    control = MailControl(mailbox)
+    listen_port = free_port()  # CaseRoom's listener binds it when it starts
+    control.route(MAIL_DOMAIN, "127.0.0.1", listen_port)
+    server = ServerThread(control.app).start()
+    sb.servers.append(server)
+    sb.urls["mail"] = server.url
+    sb.env.update(CASEROOM_SMTP_URL=smtp_url, CASEROOM_MAIL_DOMAIN=MAIL_DOMAIN,
+                  CASEROOM_MAIL_LISTEN=f"127.0.0.1:{listen_port}", CASEROOM_SANDBOX_MAIL_URL=server.url)  # fmt: skip
 
 
 def _register_webex_webhooks(sb: Sandbox, secret: str) -> None:
@@ -147,8 +185,10 @@ def set_up_zendesk(emu: ZendeskEmulator, emu_url: str, caseroom_url: str) -> tup
 
 
 def start(public_url: str) -> Sandbox:
-    """The ``caseroom.sandbox`` entry point used by `caseroom serve` when no credentials are set."""
-    sb = launch(public_url, seed=int(os.environ.get("CASEROOM_SANDBOX_SEED", "0")) or None)
+    """The ``caseroom.sandbox`` entry point used by `caseroom serve` when no credentials are set. Mail goes to the
+    sandbox's mail server unless the operator named their own (``CASEROOM_SMTP_URL``)."""
+    sb = launch(public_url, seed=int(os.environ.get("CASEROOM_SANDBOX_SEED", "0")) or None,
+                mail=not os.environ.get("CASEROOM_SMTP_URL"))
     # Both chat platforms are emulated: cases that name none open on Webex unless the operator chose.
     if not os.environ.get("CASEROOM_DEFAULT_PLATFORM"):
         sb.env["CASEROOM_DEFAULT_PLATFORM"] = "webex"

@@ -66,9 +66,11 @@ class Mailbox:
             return [m for m in self._mails if to is None or to.lower() in (r.lower() for r in m.rcpt_tos)]
 
     def snapshot(self) -> list[dict[str, Any]]:
-        return [{"from": m["From"], "to": m["To"], "subject": m["Subject"], "reply_to": m["Reply-To"],
-                 "message_id": m["Message-ID"], "in_reply_to": m["In-Reply-To"], "text": m.text}
-                for m in self.mails()]  # fmt: skip
+        """Every mail kept, as JSON; ``id`` is its place in :meth:`mails`, ``recipients`` the envelope's."""
+        return [{"id": i, "recipients": list(m.rcpt_tos), "from": m["From"], "to": m["To"], "date": m["Date"],
+                 "subject": m["Subject"], "reply_to": m["Reply-To"], "message_id": m["Message-ID"],
+                 "in_reply_to": m["In-Reply-To"], "text": m.text}
+                for i, m in enumerate(self.mails())]  # fmt: skip
 
     def start(self, host: str = "127.0.0.1", port: int | None = None) -> str:
         """Listen; the ``smtp://`` URL CaseRoom sends to (no TLS: it is local)."""
